@@ -1,0 +1,253 @@
+"""The one registry of checks, used by built-ins and plugins alike.
+
+A check is a factory: called with its arguments from the suite, it returns the scoring
+function. Arguments are validated against the factory's own signature (a pydantic model
+is built from it), so a suite error points at the check's line and names the argument.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import typing
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from harness.errors import did_you_mean
+
+BUILTIN_MODULES = ("harness.checks.text", "harness.checks.format", "harness.checks.budget")
+PLUGIN_GROUP = "harness.checks"
+
+
+@dataclass(frozen=True)
+class CheckInput:
+    """What a check sees of one finished call."""
+
+    output: str
+    model: str = ""
+    case_id: str = ""
+    vars: Mapping[str, Any] = field(default_factory=dict)
+    context: tuple[str, ...] = ()
+    messages: tuple[Mapping[str, str], ...] = ()
+    latency_ms: float | None = None
+    cost_usd: float | None = None
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The verdict of one check on one output. ``score`` is in [0, 1] or None."""
+
+    check: str
+    passed: bool
+    score: float | None
+    reason: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "check": self.check,
+            "passed": self.passed,
+            "score": self.score,
+            "reason": self.reason,
+            "evidence": self.evidence,
+        }
+
+
+CheckFn = Callable[[CheckInput], CheckResult]
+Factory = Callable[..., CheckFn]
+
+
+@dataclass(frozen=True)
+class CheckDef:
+    """A registered check: its factory and what the loader and reports need to know."""
+
+    name: str
+    factory: Factory
+    description: str
+    higher_is_better: bool
+    shorthand: str | None
+    path_args: tuple[str, ...]
+    examples: tuple[dict[str, Any], ...]
+    args_model: type[BaseModel]
+
+    @property
+    def params(self) -> list[str]:
+        return [f.alias or n for n, f in self.args_model.model_fields.items()]
+
+
+class CheckArgsError(ValueError):
+    """Arguments a check cannot be built from; the message is for the suite author."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+_REGISTRY: dict[str, CheckDef] = {}
+_loaded = False
+
+
+def _args_model(name: str, factory: Factory) -> type[BaseModel]:
+    hints = typing.get_type_hints(factory)
+    fields: dict[str, Any] = {}
+    for pname, param in inspect.signature(factory).parameters.items():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise TypeError(f"check {name!r}: *args/**kwargs are not allowed in a factory")
+        default = ... if param.default is inspect.Parameter.empty else param.default
+        # Internal field names are prefixed so an argument called e.g. 'schema' cannot
+        # shadow a BaseModel attribute; the alias is what the suite writes.
+        fields[f"arg_{pname}"] = (hints.get(pname, Any), Field(default, alias=pname))
+    model: type[BaseModel] = create_model(  # type: ignore[call-overload]
+        f"{name}_args", __config__=ConfigDict(extra="forbid", strict=False), **fields
+    )
+    return model
+
+
+def check(
+    name: str,
+    *,
+    shorthand: str | None = None,
+    higher_is_better: bool = True,
+    path_args: tuple[str, ...] = (),
+    examples: tuple[dict[str, Any], ...] = ({},),
+) -> Callable[[Factory], Factory]:
+    """Register a check factory under ``name`` (the YAML key).
+
+    ``shorthand`` names the argument a bare value fills (``max_words: 60``);
+    ``path_args`` are arguments that may name a file relative to the suite;
+    ``examples`` are argument sets the contract test builds the check with.
+    """
+
+    def register(factory: Factory) -> Factory:
+        if name in _REGISTRY and _REGISTRY[name].factory is not factory:
+            raise ValueError(f"check {name!r} is already registered")
+        doc = inspect.getdoc(factory) or ""
+        _REGISTRY[name] = CheckDef(
+            name=name,
+            factory=factory,
+            description=doc.split("\n\n")[0].replace("\n", " "),
+            higher_is_better=higher_is_better,
+            shorthand=shorthand,
+            path_args=path_args,
+            examples=examples,
+            args_model=_args_model(name, factory),
+        )
+        return factory
+
+    return register
+
+
+def _ensure_loaded() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for module in BUILTIN_MODULES:
+        importlib.import_module(module)
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=PLUGIN_GROUP):
+        ep.load()  # a plugin module registers its checks with @check on import
+
+
+def registry() -> Mapping[str, CheckDef]:
+    """Every registered check, by name."""
+    _ensure_loaded()
+    return _REGISTRY
+
+
+def get(name: str) -> CheckDef:
+    """The check called ``name``; a KeyError with a did-you-mean otherwise."""
+    checks = registry()
+    if name in checks:
+        return checks[name]
+    guess = did_you_mean(name, checks)
+    hint = f"Did you mean '{guess}'?" if guess else "run 'harness checks' to list them"
+    raise CheckArgsError(f"unknown check '{name}'", hint)
+
+
+@dataclass(frozen=True)
+class BoundCheck:
+    """A check built with its arguments; ``args`` are recorded so it can be rebuilt."""
+
+    name: str
+    args: dict[str, Any]
+    negate: bool
+    fn: CheckFn
+
+    def __call__(self, inp: CheckInput) -> CheckResult:
+        try:
+            result = self.fn(inp)
+        except Exception as exc:  # a check bug must not sink the run; show it as a failure
+            return CheckResult(
+                self.name, False, 0.0, f"check raised {type(exc).__name__}: {exc}",
+                {"internal_error": True},
+            )
+        if not self.negate:
+            return result
+        score = None if result.score is None else 1.0 - result.score
+        return CheckResult(
+            self.name, not result.passed, score, f"negated: {result.reason}", result.evidence
+        )
+
+    def spec(self) -> dict[str, Any]:
+        args = dict(self.args)
+        if self.negate:
+            args["negate"] = True
+        return {self.name: args}
+
+
+def normalize_args(definition: CheckDef, raw: Any) -> tuple[dict[str, Any], bool]:
+    """Turn what the suite wrote after the check name into (kwargs, negate)."""
+    if raw is None:
+        return {}, False
+    if isinstance(raw, dict):
+        args = dict(raw)
+        negate = args.pop("negate", False)
+        if not isinstance(negate, bool):
+            raise CheckArgsError("'negate' must be true or false")
+        return args, negate
+    if definition.shorthand is None:
+        raise CheckArgsError(
+            f"check '{definition.name}' takes named arguments, not a bare value",
+            f"write it as {{{definition.name}: {{{', '.join(definition.params) or ''}}}}}",
+        )
+    return {definition.shorthand: raw}, False
+
+
+def build(name: str, raw: Any) -> BoundCheck:
+    """Build the check ``name`` from the suite's raw arguments, validating them."""
+    definition = get(name)
+    args, negate = normalize_args(definition, raw)
+    try:
+        validated = definition.args_model.model_validate(args)
+    except ValidationError as exc:
+        raise _args_error(definition, exc) from None
+    kwargs = {k.removeprefix("arg_"): getattr(validated, k) for k in definition.args_model.model_fields}
+    try:
+        fn = definition.factory(**kwargs)
+    except (ValueError, TypeError) as exc:
+        raise CheckArgsError(f"check '{name}': {exc}") from None
+    recorded = {k: v for k, v in kwargs.items() if k in args}
+    return BoundCheck(name=name, args=recorded, negate=negate, fn=fn)
+
+
+def _args_error(definition: CheckDef, exc: ValidationError) -> CheckArgsError:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "extra_forbidden":
+        guess = did_you_mean(str(err["loc"][0]), [*definition.params, "negate"])
+        hint = f"Did you mean '{guess}'?" if guess else None
+        if hint is None:
+            hint = f"'{definition.name}' takes: {', '.join(definition.params) or 'no arguments'}"
+        return CheckArgsError(f"check '{definition.name}': unknown argument '{loc}'", hint)
+    if err["type"] == "missing":
+        return CheckArgsError(f"check '{definition.name}': missing argument '{loc}'")
+    return CheckArgsError(f"check '{definition.name}': argument '{loc}': {err['msg']}")
+
+
+def iter_names() -> Iterator[str]:
+    yield from sorted(registry())

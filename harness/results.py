@@ -1,0 +1,193 @@
+"""The RunLog: the one artifact every report, comparison and gate reads.
+
+It is versioned JSON with a published JSON Schema (``harness schema --runlog``). Nothing
+downstream of the runner reads anything else, so a run can be re-reported without calling
+a model again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+RUNLOG_FORMAT = "harness.runlog"
+RUNLOG_VERSION = 1
+
+Status = Literal["passed", "failed", "error"]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CheckRecord(_Record):
+    check: str
+    args: dict[str, Any] = Field(default_factory=dict)
+    negate: bool = False
+    passed: bool
+    score: float | None = None
+    reason: str
+    evidence: dict[str, Any] = Field(default_factory=dict)
+
+
+class ErrorRecord(_Record):
+    kind: str
+    message: str
+    attempts: int = 1
+    status: int | None = None
+
+
+class Usage(_Record):
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+class CaseResult(_Record):
+    """One case × model × repeat: what was sent, what came back, and every check's verdict."""
+
+    suite: str
+    case_id: str
+    model: str  # the label shown in reports
+    model_id: str  # the LiteLLM model string
+    repeat: int = 0
+    status: Status
+    tags: list[str] = Field(default_factory=list)
+    source: str = ""  # path:line of the case in its suite
+    vars: dict[str, Any] = Field(default_factory=dict)
+    context: list[str] = Field(default_factory=list)
+    messages: list[dict[str, str]]
+    params: dict[str, Any] = Field(default_factory=dict)
+    output: str | None = None
+    error: ErrorRecord | None = None
+    usage: Usage = Field(default_factory=Usage)
+    cost_usd: float | None = None
+    latency_ms: float | None = None
+    cached: bool = False
+    finish_reason: str | None = None
+    checks: list[CheckRecord] = Field(default_factory=list)
+
+    @property
+    def key(self) -> tuple[str, str, str, int]:
+        return (self.suite, self.case_id, self.model, self.repeat)
+
+
+class SuiteInfo(_Record):
+    name: str
+    path: str
+    description: str | None = None
+    fingerprint: str
+    cases: int
+
+
+class ModelInfo(_Record):
+    name: str
+    id: str
+    api_base: str | None = None
+
+
+class RunLog(_Record):
+    """A whole run. ``summary`` is derived from ``results`` when the log is written."""
+
+    format: Literal["harness.runlog"] = RUNLOG_FORMAT
+    version: Literal[1] = RUNLOG_VERSION
+    run_id: str
+    harness_version: str
+    created_at: str
+    finished_at: str | None = None
+    duration_s: float | None = None
+    suites: list[SuiteInfo]
+    models: list[ModelInfo]
+    settings: dict[str, Any] = Field(default_factory=dict)
+    results: list[CaseResult]
+    summary: dict[str, Any] = Field(default_factory=dict)
+
+    def with_summary(self) -> RunLog:
+        return self.model_copy(update={"summary": summarize(self.results)})
+
+    def write(self, path: str | Path) -> Path:
+        """Write the log atomically (a crash mid-write never leaves half a file)."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(target.suffix + ".tmp")
+        tmp.write_text(self.with_summary().model_dump_json(indent=1), encoding="utf-8")
+        tmp.replace(target)
+        return target
+
+    @classmethod
+    def read(cls, path: str | Path) -> RunLog:
+        """Read a RunLog; ValueError with a plain message when it is not one."""
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{path}: cannot read: {exc}") from None
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+        if not isinstance(data, dict) or data.get("format") != RUNLOG_FORMAT:
+            raise ValueError(f"{path}: not a harness RunLog (no \"format\": \"{RUNLOG_FORMAT}\")")
+        if data.get("version") != RUNLOG_VERSION:
+            raise ValueError(
+                f"{path}: RunLog version {data.get('version')} is not supported "
+                f"(this harness reads version {RUNLOG_VERSION})"
+            )
+        from pydantic import ValidationError
+
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = ".".join(str(p) for p in err["loc"])
+            raise ValueError(f"{path}: invalid RunLog at {loc}: {err['msg']}") from None
+
+
+def summarize(results: list[CaseResult]) -> dict[str, Any]:
+    """Pass rates per model and per check, and errors by kind (derived, never hand-kept)."""
+    per_model: dict[str, Counter[str]] = defaultdict(Counter)
+    per_check: dict[str, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
+    errors: dict[str, Counter[str]] = defaultdict(Counter)
+    for r in results:
+        per_model[r.model][r.status] += 1
+        if r.error is not None:
+            errors[r.model][r.error.kind] += 1
+        for c in r.checks:
+            per_check[r.model][c.check]["passed" if c.passed else "failed"] += 1
+    models = {}
+    for model, counts in per_model.items():
+        judged = counts["passed"] + counts["failed"]
+        models[model] = {
+            "total": sum(counts.values()),
+            "passed": counts["passed"],
+            "failed": counts["failed"],
+            "errors": counts["error"],
+            "pass_rate": counts["passed"] / judged if judged else None,
+        }
+    return {
+        "total": len(results),
+        "passed": sum(1 for r in results if r.status == "passed"),
+        "failed": sum(1 for r in results if r.status == "failed"),
+        "errors": sum(1 for r in results if r.status == "error"),
+        "models": models,
+        "checks": {m: {c: dict(v) for c, v in checks.items()} for m, checks in per_check.items()},
+        "error_kinds": {m: dict(k) for m, k in errors.items()},
+    }
+
+
+def to_records(log: RunLog) -> list[dict[str, Any]]:
+    """Flat, pandas-friendly rows: one per case result (``pandas.DataFrame(rows)``)."""
+    rows = []
+    for r in log.results:
+        row: dict[str, Any] = {
+            "run_id": log.run_id, "suite": r.suite, "case_id": r.case_id, "model": r.model,
+            "repeat": r.repeat, "status": r.status, "tags": ",".join(r.tags),
+            "latency_ms": r.latency_ms, "cost_usd": r.cost_usd, "cached": r.cached,
+            "prompt_tokens": r.usage.prompt_tokens,
+            "completion_tokens": r.usage.completion_tokens,
+            "error_kind": r.error.kind if r.error else None,
+        }
+        for c in r.checks:
+            row[f"check.{c.check}"] = c.passed
+        rows.append(row)
+    return rows

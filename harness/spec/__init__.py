@@ -1,0 +1,1 @@
+"""Suite specification: YAML with line marks, pydantic models, loader and JSON Schema."""

@@ -1,0 +1,496 @@
+"""Load a suite file into runnable cases, or explain every problem as ``path:line``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import typing
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import UnionType
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from harness.checks.registry import BoundCheck, CheckArgsError, build, get
+from harness.errors import Problem, SuiteError, did_you_mean
+from harness.spec.models import Case, Dataset, Defaults, ModelConfig, Suite
+from harness.spec.templating import RenderError, render
+from harness.spec.yamlmarks import Marked, YamlProblem, load_marked
+
+SUITE_SUFFIX = ".suite.yaml"
+MAX_PROBLEMS = 25
+ROOT_MARKERS = (".git", "pyproject.toml", "tox.ini", "harness.toml")
+
+
+@dataclass(frozen=True)
+class CaseSpec:
+    """A case ready to run: rendered messages and built checks."""
+
+    suite: str
+    id: str
+    messages: tuple[dict[str, str], ...]
+    checks: tuple[BoundCheck, ...]
+    vars: dict[str, Any] = field(default_factory=dict)
+    context: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    source: str = ""  # "path:line" of the case, for failure messages
+
+
+@dataclass(frozen=True)
+class LoadedSuite:
+    """A validated suite: its settings and its cases."""
+
+    name: str
+    path: str
+    description: str | None
+    models: list[ModelConfig]
+    defaults: Defaults
+    cases: list[CaseSpec]
+    fingerprint: str
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "path": self.path,
+            "description": self.description,
+            "fingerprint": self.fingerprint,
+            "cases": len(self.cases),
+        }
+
+
+def find_suites(paths: Iterable[str | Path]) -> list[Path]:
+    """Expand files and folders into suite files, in a stable order."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found.extend(sorted(path.rglob(f"*{SUITE_SUFFIX}")))
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise SuiteError([Problem(str(path), None, "no such file or folder")])
+    return found
+
+
+def project_root(start: Path) -> Path:
+    """The nearest folder above ``start`` that looks like a project root."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if any((folder / marker).exists() for marker in ROOT_MARKERS):
+            return folder
+    return start
+
+
+class _Collector:
+    """Gathers problems for one file so a user sees all of them at once."""
+
+    def __init__(self, path: str, marked: Marked | None = None) -> None:
+        self.path = path
+        self.marked = marked
+        self.problems: list[Problem] = []
+
+    def line(self, loc: tuple[str | int, ...]) -> int | None:
+        return self.marked.line_for(loc) if self.marked else None
+
+    def add(self, loc: tuple[str | int, ...] | int | None, message: str,
+            hint: str | None = None) -> None:
+        line = loc if isinstance(loc, int) or loc is None else self.line(loc)
+        problem = Problem(self.path, line, message, hint)
+        if problem not in self.problems and len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(problem)
+
+    def raise_if_any(self) -> None:
+        if self.problems:
+            raise SuiteError(sorted(self.problems, key=lambda p: (p.path, p.line or 0)))
+
+
+def load_suite(path: str | Path) -> LoadedSuite:
+    """Load, validate and expand one suite file. Raises SuiteError with every problem."""
+    file = Path(path)
+    shown = _display(file)
+    try:
+        raw = file.read_bytes()
+        text = raw.decode("utf-8")
+    except FileNotFoundError:
+        raise SuiteError([Problem(shown, None, "no such file")]) from None
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise SuiteError([Problem(shown, line, "the file is not valid UTF-8 text",
+                                  "save the suite as UTF-8")]) from None
+    except OSError as exc:
+        raise SuiteError([Problem(shown, None, f"cannot read the file: {exc.strerror}")]) from None
+
+    try:
+        marked = load_marked(text)
+    except YamlProblem as exc:
+        raise SuiteError([Problem(shown, exc.line, exc.message, exc.hint)]) from None
+
+    errors = _Collector(shown, marked)
+    data = marked.data
+    if not isinstance(data, dict):
+        kind = "empty" if data is None else f"a {type(data).__name__}"
+        errors.add(1, f"a suite must be a mapping with keys like 'suite' and 'cases'; found {kind}",
+                   "start the file with 'suite: NAME' and list your cases under 'cases:'")
+        errors.raise_if_any()
+    try:
+        suite = Suite.model_validate(data)
+    except ValidationError as exc:
+        _pydantic_problems(exc, data, errors)
+        errors.raise_if_any()
+        raise  # unreachable: a ValidationError always has at least one error
+    if suite.prompt is None and suite.messages is None and any(
+        c.prompt is None and c.messages is None for c in suite.cases
+    ):
+        errors.add(("suite",), "the suite has no 'prompt' or 'messages'",
+                   "add 'prompt: \"...\"' (a Jinja2 template over the case vars)")
+    if suite.prompt is not None and suite.messages is not None:
+        errors.add(("messages",), "give either 'prompt' or 'messages', not both")
+    if not suite.cases and not suite.datasets():
+        errors.add(("suite",), "the suite has no cases",
+                   "add a 'cases:' list, or a 'dataset:' with a CSV/JSONL file")
+    errors.raise_if_any()
+
+    root = project_root(file.parent)
+    cases: list[CaseSpec] = []
+    hasher = hashlib.sha256(raw)
+    for index, case in enumerate(suite.cases):
+        spec = _case_spec(suite, case, ("cases", index), file, root, errors, extra_expect=[])
+        if spec is not None:
+            cases.append(spec)
+    for dindex, dataset in enumerate(suite.datasets()):
+        loc: tuple[str | int, ...] = ("dataset", dindex) if isinstance(suite.dataset, list) \
+            else ("dataset",)
+        cases.extend(_dataset_cases(suite, dataset, loc, file, root, errors, hasher))
+
+    seen: dict[str, str] = {}
+    for spec in cases:
+        if spec.id in seen:
+            line = int(spec.source.rsplit(":", 1)[1]) if spec.source.count(":") else None
+            errors.add(line, f"duplicate case id '{spec.id}' (first at {seen[spec.id]})",
+                       "case ids must be unique within a suite")
+        seen.setdefault(spec.id, spec.source)
+    errors.raise_if_any()
+    return LoadedSuite(
+        name=suite.suite,
+        path=shown,
+        description=suite.description,
+        models=suite.model_configs(),
+        defaults=suite.defaults,
+        cases=cases,
+        fingerprint=hasher.hexdigest()[:16],
+    )
+
+
+def _display(file: Path) -> str:
+    try:
+        return str(file.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(file)
+
+
+def _case_spec(
+    suite: Suite,
+    case: Case,
+    loc: tuple[str | int, ...],
+    file: Path,
+    root: Path,
+    errors: _Collector,
+    extra_expect: list[tuple[tuple[str | int, ...], dict[str, Any]]],
+    source: str | None = None,
+    problem_line: int | None = None,
+) -> CaseSpec | None:
+    line = problem_line if problem_line is not None else errors.line(loc)
+    where = source or f"{errors.path}:{line}"
+    before = len(errors.problems)
+    context = _as_docs(case.context)
+    variables = {"context": "\n\n".join(context), "documents": list(context), **case.vars}
+
+    def at(sub: tuple[str | int, ...]) -> int | None:
+        return problem_line if problem_line is not None else errors.line((*loc, *sub))
+
+    messages: list[dict[str, str]] = []
+    system = suite.defaults.system
+    template_messages: list[tuple[str, str, tuple[str | int, ...]]] = []
+    if case.messages is not None or case.prompt is not None:
+        if case.messages is not None:
+            template_messages = [(m.role, m.content, ("messages", i))
+                                 for i, m in enumerate(case.messages)]
+        else:
+            template_messages = [("user", case.prompt or "", ("prompt",))]
+    elif suite.messages is not None:
+        template_messages = [(m.role, m.content, ()) for m in suite.messages]
+    else:
+        template_messages = [("user", suite.prompt or "", ())]
+    if system is not None and not any(role == "system" for role, _, _ in template_messages):
+        template_messages.insert(0, ("system", system, ()))
+    for role, content, sub in template_messages:
+        try:
+            messages.append({"role": role, "content": render(content, variables)})
+        except RenderError as exc:
+            errors.add(at(sub) if sub else line, f"case '{case.id}': {exc}", exc.hint)
+
+    checks: list[BoundCheck] = []
+    suite_expect = [(("expect", i), spec) for i, spec in enumerate(suite.expect)]
+    own_expect = [((*loc, "expect", i), spec) for i, spec in enumerate(case.expect)]
+    for spec_loc, spec in [*suite_expect, *extra_expect, *own_expect]:
+        spec_line = problem_line if problem_line is not None else errors.line(spec_loc)
+        built = _build_check(spec, variables, file, root, case.id, spec_line, errors)
+        if built is not None:
+            checks.append(built)
+    if len(errors.problems) > before:
+        return None
+    return CaseSpec(
+        suite=suite.suite,
+        id=case.id,
+        messages=tuple(messages),
+        checks=tuple(checks),
+        vars=dict(case.vars),
+        context=context,
+        tags=tuple(case.tags),
+        source=where,
+    )
+
+
+def _as_docs(context: str | list[str] | None) -> tuple[str, ...]:
+    if context is None:
+        return ()
+    return (context,) if isinstance(context, str) else tuple(context)
+
+
+def _build_check(
+    spec: Any,
+    variables: dict[str, Any],
+    file: Path,
+    root: Path,
+    case_id: str,
+    line: int | None,
+    errors: _Collector,
+) -> BoundCheck | None:
+    if isinstance(spec, str):  # "- is_json" written without arguments
+        spec = {spec: None}
+    if not isinstance(spec, dict) or len(spec) != 1:
+        keys = list(spec) if isinstance(spec, dict) else None
+        errors.add(line, f"case '{case_id}': each item under 'expect' must be one check, "
+                   f"written 'check_name: arguments'; found {keys or type(spec).__name__}",
+                   "e.g. '- contains: {any: [refund]}' or '- max_words: 60'")
+        return None
+    (name, raw), = spec.items()
+    name = str(name)
+    try:
+        definition = get(name)
+        raw = _render_args(raw, variables)
+        if isinstance(raw, dict):
+            raw = {k: _resolve_path(v, file, root) if k in definition.path_args else v
+                   for k, v in raw.items()}
+        elif definition.shorthand in definition.path_args:
+            raw = _resolve_path(raw, file, root)
+        return build(name, raw)
+    except CheckArgsError as exc:
+        errors.add(line, f"case '{case_id}': {exc}", exc.hint)
+    except (RenderError, _PathProblem) as exc:
+        errors.add(line, f"case '{case_id}': check '{name}': {exc}")
+    return None
+
+
+def _render_args(raw: Any, variables: dict[str, Any]) -> Any:
+    """Check arguments may use the case's vars (``equals: "{{ answer }}"``)."""
+    if isinstance(raw, str):
+        return render(raw, variables)
+    if isinstance(raw, list):
+        return [_render_args(v, variables) for v in raw]
+    if isinstance(raw, dict):
+        return {k: _render_args(v, variables) for k, v in raw.items()}
+    return raw
+
+
+class _PathProblem(ValueError):
+    pass
+
+
+def safe_path(relative: str, file: Path, root: Path) -> Path:
+    """``relative`` resolved against the suite's folder, refusing to leave the project."""
+    target = (file.parent / relative).resolve()
+    if not target.is_relative_to(root.resolve()):
+        raise _PathProblem(f"path '{relative}' leads outside the project root {root}")
+    if not target.is_file():
+        raise _PathProblem(f"no such file '{relative}' (looked at {_display(target)})")
+    return target
+
+
+def _resolve_path(value: Any, file: Path, root: Path) -> Any:
+    """A string naming a JSON/YAML file is replaced by the file's parsed content."""
+    if not isinstance(value, str):
+        return value
+    target = safe_path(value, file, root)
+    text = target.read_text(encoding="utf-8")
+    try:
+        if target.suffix == ".json":
+            return json.loads(text)
+        marked = load_marked(text)
+        return marked.data
+    except (ValueError, YamlProblem) as exc:
+        raise _PathProblem(f"cannot parse '{value}': {exc}") from None
+
+
+def _dataset_cases(
+    suite: Suite,
+    dataset: Dataset,
+    loc: tuple[str | int, ...],
+    file: Path,
+    root: Path,
+    errors: _Collector,
+    hasher: Any,
+) -> list[CaseSpec]:
+    import pandas as pd
+
+    try:
+        target = safe_path(dataset.path, file, root)
+    except _PathProblem as exc:
+        errors.add((*loc, "path"), str(exc))
+        return []
+    fmt = dataset.format or {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}.get(
+        target.suffix.lower()
+    )
+    if fmt is None:
+        errors.add((*loc, "path"), f"cannot tell the format of '{dataset.path}'",
+                   "use a .csv or .jsonl file, or set 'format: csv' / 'format: jsonl'")
+        return []
+    shown = _display(target)
+    raw = target.read_bytes()
+    hasher.update(raw)
+    try:
+        if fmt == "csv":
+            frame = pd.read_csv(target, dtype=str, keep_default_na=False)
+            first_row_line = 2  # line 1 is the header
+        else:
+            frame = pd.read_json(target, lines=True, dtype=False)
+            first_row_line = 1
+    except Exception as exc:  # pandas raises many kinds; all mean "this file is not usable"
+        errors.add((*loc, "path"), f"cannot read dataset '{shown}': {str(exc).splitlines()[0]}")
+        return []
+    if dataset.limit is not None:
+        frame = frame.head(dataset.limit)
+    columns = [str(c) for c in frame.columns]
+    for key in ("id", "context"):
+        column = getattr(dataset, key)
+        if column is not None and "{" not in column and column not in columns:
+            guess = did_you_mean(column, columns)
+            errors.add((*loc, key), f"dataset '{dataset.path}' has no column '{column}'",
+                       f"Did you mean '{guess}'?" if guess else f"columns: {', '.join(columns)}")
+            return []
+    expect = [((*loc, "expect", i), spec) for i, spec in enumerate(dataset.expect)]
+    out: list[CaseSpec] = []
+    stem = Path(dataset.path).stem.replace(" ", "_")
+    for row_index, record in enumerate(frame.to_dict(orient="records")):
+        row = {str(k): _plain(v) for k, v in record.items()}
+        row_line = first_row_line + row_index
+        source = f"{shown}:{row_line}"
+        if dataset.id is None:
+            case_id = f"{stem}-{row_index + 1}"
+        elif "{" in dataset.id:
+            try:
+                case_id = render(dataset.id, row)
+            except RenderError as exc:
+                errors.problems.append(Problem(shown, row_line, f"row id: {exc}"))
+                continue
+        else:
+            case_id = str(row.get(dataset.id, ""))
+        context = row.get(dataset.context) if dataset.context else None
+        try:
+            case = Case(id=case_id.strip().replace(" ", "_") or f"{stem}-{row_index + 1}",
+                        vars=row, tags=dataset.tags,
+                        context=None if context in (None, "") else str(context))
+        except ValidationError as exc:
+            errors.problems.append(Problem(shown, row_line, f"row: {exc.errors()[0]['msg']}"))
+            continue
+        sub = _Collector(shown, None)
+        sub.problems = errors.problems  # share the list: one report for the suite and its data
+        spec = _case_spec(suite, case, loc, file, root, sub, expect, source=source,
+                          problem_line=row_line)
+        if spec is not None:
+            out.append(spec)
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """pandas gives numpy scalars and NaN; suites want plain Python values."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and value != value:  # NaN
+        return None
+    return value
+
+
+def _fields_at(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
+    """Field names of the pydantic model found at ``loc`` (for did-you-mean)."""
+    models: list[type[BaseModel]] = [model]
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        nxt: list[type[BaseModel]] = []
+        for m in models:
+            info = m.model_fields.get(part)
+            if info is not None:
+                nxt.extend(_models_in(info.annotation))
+        if not nxt:
+            break
+        models = nxt
+    return sorted({name for m in models for name in m.model_fields})
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, UnionType, list, dict, tuple) or origin is not None:
+        return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
+    return []
+
+
+def _pydantic_problems(exc: ValidationError, data: Any, errors: _Collector) -> None:
+    for err in exc.errors():
+        loc = _data_loc(err["loc"], data)
+        dotted = _dotted(loc)
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            key = str(loc[-1])
+            guess = did_you_mean(key, _fields_at(Suite, loc[:-1]))
+            where = f" in {_dotted(loc[:-1])}" if loc[:-1] else ""
+            errors.add(loc, f"unknown key '{key}'{where}",
+                       f"Did you mean '{guess}'?" if guess else
+                       f"allowed keys: {', '.join(_fields_at(Suite, loc[:-1]))}")
+        elif kind == "missing":
+            errors.add(loc[:-1], f"missing required key '{loc[-1]}'"
+                       + (f" in {_dotted(loc[:-1])}" if loc[:-1] else ""))
+        else:
+            found = err.get("input")
+            shown = "" if isinstance(found, (dict, list)) else f" (found {found!r})"
+            errors.add(loc, f"{dotted or 'suite'}: {err['msg']}{shown}")
+
+
+def _data_loc(loc: tuple[Any, ...], data: Any) -> tuple[str | int, ...]:
+    """Drop pydantic's union tags from ``loc`` so it names a real place in the YAML."""
+    out: list[str | int] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            out.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            out.append(part)
+            node = node[part]
+        elif isinstance(node, dict) and isinstance(part, str) and part.isidentifier() \
+                and part[0].islower() and part not in ("str", "int", "float", "list", "dict"):
+            out.append(part)  # a missing key: keep it, the line is its parent's
+            node = None
+        # anything else is a union tag such as 'str' or 'ModelConfig': skip it
+    return tuple(out)
+
+
+def _dotted(loc: tuple[str | int, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text

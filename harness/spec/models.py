@@ -1,0 +1,127 @@
+"""The suite format, as pydantic models (the single source of the published JSON Schema)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+SUITE_FORMAT_VERSION = 1
+
+
+class _Strict(BaseModel):
+    # Unknown keys are errors, so a typo never silently disables a setting.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Message(_Strict):
+    """One chat message; ``content`` is a Jinja2 template rendered with the case's vars."""
+
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class Defaults(_Strict):
+    """Generation settings applied to every call unless a model overrides them."""
+
+    system: str | None = Field(None, description="System prompt (Jinja2 template).")
+    temperature: float | None = Field(0.0, ge=0, le=2)
+    max_tokens: int | None = Field(256, ge=1, le=1_000_000)
+    seed: int | None = 0
+    top_p: float | None = Field(None, gt=0, le=1)
+    timeout: float = Field(120.0, gt=0, description="Seconds allowed for one call.")
+
+
+class ModelConfig(_Strict):
+    """A model given with settings of its own. ``id`` is any LiteLLM model string."""
+
+    id: str = Field(min_length=1, description="LiteLLM model string, e.g. openai/gpt-4o-mini")
+    label: str | None = Field(None, description="Name shown in reports (defaults to id).")
+    api_base: str | None = Field(None, description="Base URL of an OpenAI-compatible server.")
+    api_key_env: str | None = Field(
+        None,
+        description="Name of the environment variable holding the key (never the key itself).",
+    )
+    temperature: float | None = Field(None, ge=0, le=2)
+    max_tokens: int | None = Field(None, ge=1)
+    seed: int | None = None
+    top_p: float | None = Field(None, gt=0, le=1)
+    timeout: float | None = Field(None, gt=0)
+    concurrency: int | None = Field(None, ge=1, le=1024)
+    extra: dict[str, Any] = Field(
+        default_factory=dict, description="Extra keyword arguments passed to LiteLLM."
+    )
+
+    @property
+    def name(self) -> str:
+        return self.label or self.id
+
+
+# A check is written as a one-key mapping: {check_name: arguments}. The arguments are
+# validated against the check registry by the loader, which knows every check's signature.
+CheckSpec = dict[str, Any]
+
+
+class Case(_Strict):
+    """One task given to a model, and the properties a good answer has."""
+
+    id: str = Field(min_length=1, pattern=r"^[^\s\[\]]+$")
+    description: str | None = None
+    vars: dict[str, Any] = Field(default_factory=dict)
+    context: str | list[str] | None = Field(
+        None, description="Source documents the answer must be grounded in."
+    )
+    tags: list[str] = Field(default_factory=list)
+    expect: list[CheckSpec] = Field(default_factory=list)
+    prompt: str | None = Field(None, description="Overrides the suite's prompt for this case.")
+    messages: list[Message] | None = None
+
+    @field_validator("tags")
+    @classmethod
+    def _tags_are_words(cls, tags: list[str]) -> list[str]:
+        for tag in tags:
+            if not tag or any(c.isspace() for c in tag):
+                raise ValueError(f"tag {tag!r} must be a non-empty word without spaces")
+        return tags
+
+
+class Dataset(_Strict):
+    """Cases from a CSV or JSONL file: one case per row, the columns become vars."""
+
+    path: str = Field(description="CSV or JSONL file, relative to the suite file.")
+    format: Literal["csv", "jsonl"] | None = Field(
+        None, description="Defaults to the file extension."
+    )
+    id: str | None = Field(
+        None, description="Column holding the case id, or a Jinja2 template over the columns."
+    )
+    context: str | None = Field(None, description="Column holding the source document.")
+    tags: list[str] = Field(default_factory=list)
+    expect: list[CheckSpec] = Field(default_factory=list)
+    limit: int | None = Field(None, ge=1)
+
+
+class Suite(_Strict):
+    """A suite: a domain task, the models to try, and the cases with their checks."""
+
+    suite: str = Field(min_length=1, description="Suite name.")
+    description: str | None = None
+    version: int = Field(SUITE_FORMAT_VERSION, ge=1, le=SUITE_FORMAT_VERSION)
+    models: list[str | ModelConfig] = Field(default_factory=lambda: ["local/smollm2"])
+    defaults: Defaults = Field(default_factory=Defaults)  # type: ignore[arg-type]
+    prompt: str | None = Field(None, description="User prompt (Jinja2 template).")
+    messages: list[Message] | None = Field(None, description="Chat messages (Jinja2 templates).")
+    expect: list[CheckSpec] = Field(
+        default_factory=list, description="Checks applied to every case."
+    )
+    cases: list[Case] = Field(default_factory=list)
+    dataset: Dataset | list[Dataset] | None = None
+
+    def model_configs(self) -> list[ModelConfig]:
+        """The suite's models, each as a ModelConfig."""
+        return [m if isinstance(m, ModelConfig) else ModelConfig(id=m) for m in self.models]
+
+    def datasets(self) -> list[Dataset]:
+        if self.dataset is None:
+            return []
+        return self.dataset if isinstance(self.dataset, list) else [self.dataset]

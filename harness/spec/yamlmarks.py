@@ -1,0 +1,114 @@
+"""YAML loading that remembers the line of every key and item.
+
+The loader builds plain Python values and, beside them, a map from each value's path
+(a tuple of dict keys and list indices) to its 1-based line, so any later error,
+including pydantic's ``loc`` tuples, can be pointed at a line of the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+Path = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Marked:
+    """A loaded YAML document and the line of every node in it."""
+
+    data: Any
+    lines: dict[Path, int]
+
+    def line_for(self, loc: Path) -> int | None:
+        """The line of ``loc``, or of its nearest ancestor that has one."""
+        probe = tuple(loc)
+        while True:
+            if probe in self.lines:
+                return self.lines[probe]
+            if not probe:
+                return None
+            probe = probe[:-1]
+
+
+class YamlProblem(Exception):
+    """A YAML syntax or structure problem, with the line it happened at."""
+
+    def __init__(self, message: str, line: int | None, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.hint = hint
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader; a separate class so our changes never leak into PyYAML's defaults."""
+
+
+def _scalar(loader: _Loader, node: yaml.ScalarNode) -> Any:
+    return loader.construct_object(node, deep=True)
+
+
+def _build(loader: _Loader, node: yaml.Node, path: Path, lines: dict[Path, int]) -> Any:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)  # resolve YAML merge keys (<<) first
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = _scalar(loader, key_node) if isinstance(key_node, yaml.ScalarNode) else None
+            if key is None or isinstance(key, (list, dict)):
+                raise YamlProblem(
+                    "a mapping key must be a plain value (text or number)",
+                    key_node.start_mark.line + 1,
+                )
+            if not isinstance(key, (str, int, float, bool)):
+                key = str(key)
+            if key in out:
+                raise YamlProblem(
+                    f"duplicate key {key!r}",
+                    key_node.start_mark.line + 1,
+                    "each key may appear once in a mapping; remove or rename one of them",
+                )
+            child: Path = (*path, key if isinstance(key, (str, int)) else str(key))
+            out[key] = _build(loader, value_node, child, lines)
+            # A key's line is where the key is written, not where its value starts.
+            lines[child] = key_node.start_mark.line + 1
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_build(loader, item, (*path, i), lines) for i, item in enumerate(node.value)]
+    return _scalar(loader, node)  # type: ignore[arg-type]
+
+
+def load_marked(text: str) -> Marked:
+    """Parse one YAML document, keeping the line of every node.
+
+    Raises YamlProblem (never a PyYAML exception) for anything that is not valid YAML.
+    """
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return Marked(None, {})
+        lines: dict[Path, int] = {}
+        data = _build(loader, node, (), lines)
+        return Marked(data, lines)
+    except YamlProblem:
+        raise
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        what = exc.problem or exc.context or "invalid YAML"
+        raise YamlProblem(
+            f"invalid YAML: {what}",
+            line,
+            "check indentation, quoting and that every ':' in a value is quoted",
+        ) from None
+    except yaml.YAMLError as exc:
+        raise YamlProblem(f"invalid YAML: {exc}", None) from None
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+        # e.g. a timestamp PyYAML cannot build, or absurd nesting
+        raise YamlProblem(f"invalid YAML value: {exc}", None) from None
+    finally:
+        loader.dispose()
