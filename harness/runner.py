@@ -81,15 +81,22 @@ def resolve_models(
     id or label); ``--api-base`` applies to every model named on the command line.
     """
     if not requested:
-        return list(suite.models)
+        return [_local_defaults(m) for m in suite.models]
     chosen = []
     for name in requested:
         match = next((m for m in suite.models if name in (m.id, m.label)), None)
         config = match or ModelConfig(id=name)
         if api_base and not name.startswith("local/"):
             config = config.model_copy(update={"api_base": api_base})
-        chosen.append(config)
+        chosen.append(_local_defaults(config))
     return chosen
+
+
+def _local_defaults(config: ModelConfig) -> ModelConfig:
+    # The embedded model answers one call at a time; queueing more only inflates latency.
+    if config.id.startswith("local/") and config.concurrency is None:
+        return config.model_copy(update={"concurrency": 1})
+    return config
 
 
 def plan(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 from typing import Any
 
 from harness.providers.base import Completion, ErrorKind, ProviderError, Request
@@ -29,6 +30,9 @@ def load_litellm() -> Any:
         litellm.suppress_debug_info = True
         litellm.drop_params = True  # a parameter a provider lacks is dropped, not an error
         litellm.turn_off_message_logging = True
+        from harness.providers import local
+
+        local.register(litellm)  # `local/...` models resolve to the embedded model
         _litellm = litellm
     return _litellm
 
@@ -60,6 +64,10 @@ def classify(exc: BaseException) -> ProviderError:
         kind = "rate_limit"
     elif isinstance(exc, (litellm.Timeout, TimeoutError)):
         kind = "timeout"
+    elif (cause := _underlying_failure(exc)) is not None:
+        # LiteLLM reports a cut connection or an unparsable body as an InternalServerError
+        # with a made-up status 500; the server never sent that status.
+        kind, status = cause, None
     elif isinstance(exc, (litellm.AuthenticationError, litellm.PermissionDeniedError)):
         kind = "auth"
     elif isinstance(exc, litellm.NotFoundError):
@@ -81,6 +89,26 @@ def classify(exc: BaseException) -> ProviderError:
     if kind == "connection" and _looks_malformed(message):
         kind = "bad_response"
     return ProviderError(kind, message, retry_after=_retry_after(exc), status=status)
+
+
+def _underlying_failure(exc: BaseException) -> ErrorKind | None:
+    """"connection" or "bad_response" when a transport or decoding error caused ``exc``."""
+    import json
+
+    import httpx
+    import openai
+
+    transport = (openai.APIConnectionError, httpx.TransportError, ConnectionError)
+    cause = exc.__cause__ or exc.__context__
+    seen: set[int] = set()
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, json.JSONDecodeError):
+            return "bad_response"
+        if isinstance(cause, transport):
+            return "connection"
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def _looks_malformed(message: str) -> bool:
@@ -149,7 +177,10 @@ class LiteLLMProvider:
             return Completion(None, classify(exc),
                               latency_ms=(time.perf_counter() - started) * 1000)
         latency = (time.perf_counter() - started) * 1000
-        return to_completion(response, latency)
+        completion = to_completion(response, latency)
+        if request.model.startswith("local/") and completion.error is None:
+            completion = replace(completion, cost_usd=0.0)  # in-process: costs nothing
+        return completion
 
 
 def to_completion(response: Any, latency_ms: float) -> Completion:
