@@ -92,8 +92,8 @@ class ModelInfo(_Record):
 class RunLog(_Record):
     """A whole run. ``summary`` is derived from ``results`` when the log is written."""
 
-    format: Literal["harness.runlog"] = RUNLOG_FORMAT
-    version: Literal[1] = RUNLOG_VERSION
+    format: Literal["harness.runlog"] = "harness.runlog"
+    version: Literal[1] = 1
     run_id: str
     harness_version: str
     created_at: str

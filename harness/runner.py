@@ -32,7 +32,7 @@ class RetryPolicy:
     def delay(self, attempt: int, error: ProviderError) -> float:
         if error.retry_after is not None:
             return min(self.max_delay, error.retry_after)
-        backoff = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
+        backoff: float = min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
         return backoff * (0.5 + random.random())  # jitter: clients do not retry in lockstep
 
 

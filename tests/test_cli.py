@@ -71,4 +71,5 @@ def test_runlog_schema_is_valid_json_schema() -> None:
 
 def test_committed_runlog_schema_is_current() -> None:
     committed = json.loads((ROOT / "harness" / "spec" / "runlog.schema.json").read_text())
-    assert committed == runlog_schema(), "run: harness schema --runlog -o harness/spec/runlog.schema.json"
+    hint = "run: harness schema --runlog -o harness/spec/runlog.schema.json"
+    assert committed == runlog_schema(), hint

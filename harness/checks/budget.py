@@ -6,7 +6,7 @@ from harness.checks.registry import CheckFn, CheckInput, CheckResult, check
 
 
 @check("latency_ms", shorthand="max", higher_is_better=False, examples=({"max": 1000},))
-def latency_ms(max: float) -> CheckFn:  # noqa: A002 - YAML key
+def latency_ms(max: float) -> CheckFn:
     """The call took at most ``max`` milliseconds (cached answers keep their first latency)."""
     if max <= 0:
         raise ValueError("'max' must be a positive number of milliseconds")
@@ -25,7 +25,7 @@ def latency_ms(max: float) -> CheckFn:  # noqa: A002 - YAML key
 
 
 @check("cost_usd", shorthand="max", higher_is_better=False, examples=({"max": 0.01},))
-def cost_usd(max: float) -> CheckFn:  # noqa: A002 - YAML key
+def cost_usd(max: float) -> CheckFn:
     """The call cost at most ``max`` US dollars (LiteLLM's offline price table)."""
     if max < 0:
         raise ValueError("'max' must be ≥ 0")

@@ -42,7 +42,7 @@ def extract_json(text: str) -> tuple[Any, str]:
 
 
 @check("is_json", examples=({}, {"type": "object"}))
-def is_json(type: str | None = None) -> CheckFn:  # noqa: A002 - YAML key
+def is_json(type: str | None = None) -> CheckFn:
     """The output is, or contains (in a fenced block or inline), valid JSON; ``type``
     optionally requires an ``object`` or ``array``."""
     wanted = {"object": dict, "array": list, None: object}

@@ -100,7 +100,7 @@ def _args_model(name: str, factory: Factory) -> type[BaseModel]:
         # Internal field names are prefixed so an argument called e.g. 'schema' cannot
         # shadow a BaseModel attribute; the alias is what the suite writes.
         fields[f"arg_{pname}"] = (hints.get(pname, Any), Field(default, alias=pname))
-    model: type[BaseModel] = create_model(  # type: ignore[call-overload]
+    model: type[BaseModel] = create_model(
         f"{name}_args", __config__=ConfigDict(extra="forbid", strict=False), **fields
     )
     return model
@@ -226,7 +226,10 @@ def build(name: str, raw: Any) -> BoundCheck:
         validated = definition.args_model.model_validate(args)
     except ValidationError as exc:
         raise _args_error(definition, exc) from None
-    kwargs = {k.removeprefix("arg_"): getattr(validated, k) for k in definition.args_model.model_fields}
+    kwargs = {
+        name.removeprefix("arg_"): getattr(validated, name)
+        for name in definition.args_model.model_fields
+    }
     try:
         fn = definition.factory(**kwargs)
     except (ValueError, TypeError) as exc:

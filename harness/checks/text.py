@@ -21,8 +21,8 @@ def _fold(text: str, ignore_case: bool) -> str:
 )
 def contains(
     value: str | list[str] | None = None,
-    any: list[str] | None = None,  # noqa: A002 - the YAML key users write
-    all: list[str] | None = None,  # noqa: A002
+    any: list[str] | None = None,
+    all: list[str] | None = None,
     ignore_case: bool = False,
 ) -> CheckFn:
     """The output contains the given text: ``value`` (one or all of a list), ``any`` of a
@@ -54,7 +54,9 @@ def contains(
     return run
 
 
-@check("equals", shorthand="value", examples=({"value": "yes"}, {"value": "Yes", "ignore_case": True}))
+@check(
+    "equals", shorthand="value", examples=({"value": "yes"}, {"value": "Yes", "ignore_case": True})
+)
 def equals(value: str, ignore_case: bool = False, strip: bool = True) -> CheckFn:
     """The whole output equals ``value`` (surrounding whitespace ignored unless strip is off)."""
 
@@ -86,7 +88,9 @@ def starts_with(value: str, ignore_case: bool = False) -> CheckFn:
 _FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE}
 
 
-@check("regex", shorthand="pattern", examples=({"pattern": r"\d+"}, {"pattern": "^a", "flags": "im"}))
+@check(
+    "regex", shorthand="pattern", examples=({"pattern": r"\d+"}, {"pattern": "^a", "flags": "im"})
+)
 def regex(pattern: str, flags: str = "") -> CheckFn:
     """The output matches the regular expression ``pattern`` somewhere (Python syntax;
     ``flags`` from i, m, s, x)."""

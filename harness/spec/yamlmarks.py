@@ -86,8 +86,9 @@ def load_marked(text: str) -> Marked:
 
     Raises YamlProblem (never a PyYAML exception) for anything that is not valid YAML.
     """
-    loader = _Loader(text)
+    loader: _Loader | None = None
     try:
+        loader = _Loader(text)  # the reader rejects control characters (NUL, ...) here
         node = loader.get_single_node()
         if node is None:
             return Marked(None, {})
@@ -98,12 +99,23 @@ def load_marked(text: str) -> Marked:
         raise
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
         what = exc.problem or exc.context or "invalid YAML"
+        if exc.context_mark is not None and (mark is None or mark.index >= len(text)):
+            # "the file ended": point at what was left open (a quote, a bracket)
+            mark = exc.context_mark
+            what = f"{exc.context}, {what}" if exc.context else what
+        line = min(mark.line + 1, _last_line(text)) if mark is not None else None
         raise YamlProblem(
             f"invalid YAML: {what}",
             line,
             "check indentation, quoting and that every ':' in a value is quoted",
+        ) from None
+    except yaml.reader.ReaderError as exc:
+        line = text[: exc.position].count("\n") + 1
+        raise YamlProblem(
+            f"invalid YAML: the control character U+{exc.character:04X} is not allowed",
+            line,
+            "remove control characters; save the suite as plain UTF-8 text",
         ) from None
     except yaml.YAMLError as exc:
         raise YamlProblem(f"invalid YAML: {exc}", None) from None
@@ -111,4 +123,10 @@ def load_marked(text: str) -> Marked:
         # e.g. a timestamp PyYAML cannot build, or absurd nesting
         raise YamlProblem(f"invalid YAML value: {exc}", None) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
+
+
+def _last_line(text: str) -> int:
+    # PyYAML counts a mark after the final newline as one more line; no editor shows it.
+    return max(1, len(text.splitlines()))

@@ -28,7 +28,9 @@ def test_every_check_has_examples_and_a_description() -> None:
         assert definition.description, f"{name} has no docstring"
 
 
-@pytest.mark.parametrize(("name", "args"), CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CASES)])
+@pytest.mark.parametrize(
+    ("name", "args"), CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CASES)]
+)
 def test_check_contract(name: str, args: dict[str, object]) -> None:
     check = build(name, dict(args))
     negated = build(name, {**args, "negate": True})

@@ -33,7 +33,7 @@ def test_contains_needs_exactly_one_form() -> None:
 def test_equals_starts_with_one_of() -> None:
     assert run("equals", {"value": "negative", "ignore_case": True}, " Negative \n")[0]
     ok, reason = run("equals", "yes", "no")
-    assert not ok and "expected 'yes'; found 'no'" == reason
+    assert not ok and reason == "expected 'yes'; found 'no'"
     assert run("starts_with", {"value": "dear team", "ignore_case": True}, "\nDear Team,")[0]
     assert run("one_of", ["positive", "negative"], "Negative.")[0]
     assert not run("one_of", ["positive", "negative"], "It is negative.")[0]
