@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from harness.checks.registry import BoundCheck, CheckArgsError, build, get
+from harness.checks.registry import BoundCheck, CheckArgsError, build, get, normalize_args
 from harness.errors import Problem, SuiteError, did_you_mean
 from harness.spec.models import Case, Dataset, Defaults, ModelConfig, Suite
 from harness.spec.templating import RenderError, render
@@ -282,13 +282,10 @@ def _build_check(
     name = str(name)
     try:
         definition = get(name)
-        raw = _render_args(raw, variables)
-        if isinstance(raw, dict):
-            raw = {k: _resolve_path(v, file, root) if k in definition.path_args else v
-                   for k, v in raw.items()}
-        elif definition.shorthand in definition.path_args:
-            raw = _resolve_path(raw, file, root)
-        return build(name, raw)
+        args, negate = normalize_args(definition, _render_args(raw, variables))
+        args = {k: _resolve_path(v, file, root) if k in definition.path_args else v
+                for k, v in args.items()}
+        return build(name, {**args, "negate": negate} if negate else args)
     except CheckArgsError as exc:
         errors.add(line, f"case '{case_id}': {exc}", exc.hint)
     except (RenderError, _PathProblem) as exc:
