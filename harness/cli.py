@@ -208,6 +208,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     for suite in suites:
         for m in resolve_models(suite, args.model, args.api_base):
             models.setdefault(m.name, ModelInfo(name=m.name, id=m.id, api_base=m.api_base))
+    _warn_missing_keys(list(models.values()), suites, args)
     model_names = ", ".join(models)
     print(f"harness {__version__}: {len(items)} calls ({len(suites)} suite"
           f"{'s' if len(suites) != 1 else ''}, models: {model_names}), run {run_id}",
@@ -247,6 +248,26 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 130
     everything_passed = all(r.status == "passed" for r in results)
     return EXIT_OK if everything_passed else EXIT_FAILED
+
+
+def _warn_missing_keys(models: list[Any], suites: list[Any], args: argparse.Namespace) -> None:
+    """Say up front when a model's key is missing, instead of after N failed calls."""
+    from harness.providers.litellm_provider import load_litellm
+    from harness.runner import resolve_models
+
+    configs = {m.name: m for s in suites for m in resolve_models(s, args.model, args.api_base)}
+    litellm = load_litellm()
+    for info in models:
+        config = configs[info.name]
+        if config.id.startswith("local/") or config.api_base or config.api_key_env:
+            continue
+        try:
+            missing = litellm.validate_environment(config.id).get("missing_keys") or []
+        except Exception:  # an unknown provider: LiteLLM itself will explain on the call
+            continue
+        if missing:
+            print(f"warning: {config.id} needs {', '.join(missing)} in the environment; "
+                  "its calls will fail with an 'auth' error", file=sys.stderr)
 
 
 def _print_summary(log: Any) -> None:
