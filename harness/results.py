@@ -65,8 +65,9 @@ class CaseResult(_Record):
     error: ErrorRecord | None = None
     usage: Usage = Field(default_factory=Usage)
     cost_usd: float | None = None
-    latency_ms: float | None = None
+    latency_ms: float | None = None  # of the call that produced the output (kept when cached)
     cached: bool = False
+    attempts: int = 1  # calls made for this result (0 when answered from the cache)
     finish_reason: str | None = None
     checks: list[CheckRecord] = Field(default_factory=list)
 
@@ -153,7 +154,8 @@ def summarize(results: list[CaseResult]) -> dict[str, Any]:
         if r.error is not None:
             errors[r.model][r.error.kind] += 1
         for c in r.checks:
-            per_check[r.model][c.check]["passed" if c.passed else "failed"] += 1
+            label = f"not {c.check}" if c.negate else c.check
+            per_check[r.model][label]["passed" if c.passed else "failed"] += 1
     models = {}
     for model, counts in per_model.items():
         judged = counts["passed"] + counts["failed"]

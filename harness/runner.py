@@ -188,6 +188,7 @@ def score(item: WorkItem, completion: Completion, attempts: int, cached: bool) -
         cost_usd=completion.cost_usd,
         latency_ms=completion.latency_ms,
         cached=cached,
+        attempts=attempts,
         finish_reason=completion.finish_reason,
         checks=checks,
     )

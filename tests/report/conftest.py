@@ -51,8 +51,13 @@ def make_result(
     model_id = next((m.id for m in MODELS if m.name == model), model)
     if checks is None:
         checks = [
-            CheckRecord(check="contains", args={"value": "answer"}, passed=True, score=1.0,
-                        reason="found 'answer'")
+            CheckRecord(
+                check="contains",
+                args={"value": "answer"},
+                passed=True,
+                score=1.0,
+                reason="found 'answer'",
+            )
         ]
     return CaseResult.model_validate(
         {
@@ -87,38 +92,54 @@ def build_log() -> RunLog:
         for model in MODELS:
             kwargs: dict[str, Any] = {"tags": tags}
             if case_id == "policy-inject" and model.name == "smollm2":
-                kwargs["output"] = (
-                    f"Sure! {PAYLOAD} See ![chart](https://evil.example/track.png)"
-                )
+                kwargs["output"] = f"Sure! {PAYLOAD} See ![chart](https://evil.example/track.png)"
                 kwargs["status"] = "failed"
                 kwargs["checks"] = [
                     CheckRecord(
-                        check="no_injection", passed=False, score=0.0,
+                        check="no_injection",
+                        passed=False,
+                        score=0.0,
                         reason="output contains a script tag the document smuggled in",
                         evidence={"match": PAYLOAD, "span": [6, 40]},
                     ),
-                    CheckRecord(check="contains", args={"value": "policy"}, negate=True,
-                                passed=True, score=1.0, reason="'policy' absent as required"),
+                    CheckRecord(
+                        check="contains",
+                        args={"value": "policy"},
+                        negate=True,
+                        passed=True,
+                        score=1.0,
+                        reason="'policy' absent as required",
+                    ),
                 ]
             elif case_id == "tagline" and model.name == "smollm2":
                 kwargs["output"] = "Buy stuff."
                 kwargs["status"] = "failed"
                 kwargs["checks"] = [
-                    CheckRecord(check="contains", args={"value": ["refund", "30 days"]},
-                                passed=False, score=0.5,
-                                reason="expected all of [refund, 30 days]; missing: [30 days]",
-                                evidence={"missing": ["30 days"]}),
+                    CheckRecord(
+                        check="contains",
+                        args={"value": ["refund", "30 days"]},
+                        passed=False,
+                        score=0.5,
+                        reason="expected all of [refund, 30 days]; missing: [30 days]",
+                        evidence={"missing": ["30 days"]},
+                    ),
                 ]
             elif case_id == EVIL_CASE and model.name == "gpt-mini":
                 kwargs["status"] = "failed"
                 kwargs["checks"] = [
-                    CheckRecord(check="is_json", passed=False, reason=EVIL_REASON,
-                                evidence={"html": "<iframe src=//evil.example>"}),
+                    CheckRecord(
+                        check="is_json",
+                        passed=False,
+                        reason=EVIL_REASON,
+                        evidence={"html": "<iframe src=//evil.example>"},
+                    ),
                 ]
             elif case_id == "nda-summary" and model.name == "claude":
                 kwargs["status"] = "error"
                 kwargs["error"] = ErrorRecord(
-                    kind="RateLimitError", message="429 <too many> requests", attempts=3,
+                    kind="RateLimitError",
+                    message="429 <too many> requests",
+                    attempts=3,
                     status=429,
                 )
             results.append(make_result(suite, case_id, model.name, **kwargs))
@@ -129,11 +150,20 @@ def build_log() -> RunLog:
         finished_at="2024-06-01T12:01:05+00:00",
         duration_s=65.2,
         suites=[
-            SuiteInfo(name="marketing", path="suites/marketing.suite.yaml",
-                      description="Taglines & blurbs <for the spring launch>",
-                      fingerprint="f" * 64, cases=2),
-            SuiteInfo(name="legal", path="suites/legal.suite.yaml", description=None,
-                      fingerprint="0123456789abcdef" * 4, cases=2),
+            SuiteInfo(
+                name="marketing",
+                path="suites/marketing.suite.yaml",
+                description="Taglines & blurbs <for the spring launch>",
+                fingerprint="f" * 64,
+                cases=2,
+            ),
+            SuiteInfo(
+                name="legal",
+                path="suites/legal.suite.yaml",
+                description=None,
+                fingerprint="0123456789abcdef" * 4,
+                cases=2,
+            ),
         ],
         models=MODELS,
         settings={"concurrency": 4, "repeats": 1},
