@@ -26,6 +26,7 @@ def openai_server() -> Iterator[OpenAIServer]:
     """A fresh loopback OpenAI-compatible server; script it through its attributes."""
     with OpenAIServer() as server:
         yield server
+        assert server.errors == [], "the mock server itself failed:\n" + "\n".join(server.errors)
 
 
 @pytest.fixture

@@ -13,7 +13,9 @@ Faults are chosen per chat request, first match wins:
 
 1. ``faults``: a list consumed in order (``None`` items mean "answer normally"), or a
    callable ``(n, body) -> Fault | None`` where ``n`` is the 1-based request number;
-2. ``fail_rate``: a seeded random share of requests gets one of ``random_faults``.
+2. ``fail_rate``: a seeded random share of requests gets one of ``random_faults`` (the
+   seed fixes the sequence of draws; under concurrency, arrival order decides which
+   request gets which draw).
 
 A fault may be given as a ``Fault`` or as a short name: "401", "429", "500", "503",
 "hang", "reset", "invalid_json", "empty_choices".
@@ -146,7 +148,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, like the real API
     server: _HTTPServer
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # quiet: pytest shows failures, not access logs
 
     def setup(self) -> None:
@@ -194,10 +196,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- writing -------------------------------------------------------------------------
 
-    def send_json(self, status: int, payload: Any, headers: Mapping[str, str] = {}) -> None:  # noqa: B006
+    def send_json(self, status: int, payload: Any, headers: Mapping[str, str] = {}) -> None:
         self.send_bytes(status, json.dumps(payload).encode("utf-8"), headers)
 
-    def send_bytes(self, status: int, data: bytes, headers: Mapping[str, str] = {}) -> None:  # noqa: B006
+    def send_bytes(self, status: int, data: bytes, headers: Mapping[str, str] = {}) -> None:
         self.send_response(status)
         headers = {"Content-Type": "application/json", **headers}
         self.send_header("Content-Length", str(len(data)))
@@ -208,7 +210,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
     def send_error_json(self, status: int, message: str,
-                        headers: Mapping[str, str] = {}) -> None:  # noqa: B006
+                        headers: Mapping[str, str] = {}) -> None:
         error = {"message": message, "type": _ERROR_TYPES.get(status, "error"),
                  "param": None, "code": _ERROR_TYPES.get(status)}
         self.send_json(status, {"error": error}, headers)
@@ -281,8 +283,8 @@ class OpenAIServer:
             self.headers: list[dict[str, str]] = []  # their headers, same order
             self.per_model: Counter[str] = Counter()
             self.served: list[str] = []  # per request: "ok" or the fault kind it got
-            self.in_flight = 0
-            self.max_in_flight = 0
+            self.in_flight = getattr(self, "in_flight", 0)  # requests still running stay
+            self.max_in_flight = self.in_flight
             self.errors: list[str] = []  # tracebacks from inside the server (should stay [])
 
     @property

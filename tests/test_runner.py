@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
@@ -79,10 +80,8 @@ def only(results: list[CaseResult]) -> CaseResult:
 
 
 @pytest.fixture
-def server() -> Iterator[OpenAIServer]:
-    with OpenAIServer() as srv:
-        yield srv
-        assert srv.errors == [], "the mock server itself failed:\n" + "\n".join(srv.errors)
+def server(openai_server: OpenAIServer) -> OpenAIServer:
+    return openai_server  # a shorter name for the shared fixture
 
 
 # -- checks on real answers ------------------------------------------------------------------
@@ -120,8 +119,12 @@ def test_passing_and_failing_checks_give_status_and_reason(tmp_path, server):
 # -- retries: what is retried, how long it waits, what is recorded --------------------------
 
 
-def test_429_waits_for_retry_after_then_passes(tmp_path, server):
-    server.faults = [Fault.http(429, retry_after=1)]
+@pytest.mark.parametrize("as_date", [False, True], ids=["seconds", "http-date"])
+def test_429_waits_for_retry_after_then_passes(tmp_path, server, as_date):
+    retry_after: float | str = 1
+    if as_date:  # whole seconds only: a date 2 s ahead means a wait of 1-2 s
+        retry_after = formatdate(time.time() + 2, usegmt=True)
+    server.faults = [Fault.http(429, retry_after=retry_after)]
     suite = make_suite(tmp_path, server, [case("a", "hello", {"contains": "hello"})])
     started = time.monotonic()
     result = only(run(suite, retry=RetryPolicy(max_attempts=3, base_delay=0.01)))
@@ -131,6 +134,15 @@ def test_429_waits_for_retry_after_then_passes(tmp_path, server):
     assert server.served == ["429", "ok"]
     assert elapsed >= 0.9, f"Retry-After: 1 was not honoured ({elapsed:.2f} s)"
     assert elapsed < 4
+
+
+def test_retry_after_is_capped_by_max_delay(tmp_path, server):
+    server.faults = [Fault.http(429, retry_after=30)]
+    suite = make_suite(tmp_path, server, [case("a", "hello")])
+    started = time.monotonic()
+    result = only(run(suite, retry=RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.2)))
+    assert result.status == "passed"
+    assert time.monotonic() - started < 3
 
 
 @pytest.mark.parametrize("fault", [
@@ -235,6 +247,7 @@ def test_every_case_is_present_despite_random_faults(tmp_path):
         suite = make_suite(tmp_path, server, cases)
         results = run(suite, retry=RetryPolicy(max_attempts=4, base_delay=0.01))
         served = list(server.served)
+        assert server.errors == []
 
     assert [r.case_id for r in results] == [c["id"] for c in cases]  # all, in plan order
     assert {r.status for r in results} <= {"passed", "error"}
@@ -269,7 +282,7 @@ def test_calls_run_concurrently(tmp_path):
 @pytest.mark.parametrize(("settings_limit", "model_limit", "expected"),
                          [(3, None, 3), (8, 2, 2)])
 def test_concurrency_limit_is_respected(tmp_path, settings_limit, model_limit, expected):
-    with OpenAIServer(latency_ms=60) as server:
+    with OpenAIServer(latency_ms=100) as server:
         model = {"concurrency": model_limit} if model_limit else {}
         suite = make_suite(tmp_path, server, [case(f"c{i}", f"q {i}") for i in range(9)],
                            model=model)
