@@ -141,7 +141,7 @@ def test_malformed_suite_points_at_the_line(project, name, content, line, phrase
     ("suite: s\nprompt: hi\ncases:\n  - id: a\n    expect:\n      - contains: {valu: x}\n",
      "Did you mean 'value'?"),
     ("suite: s\nprompt: hi\nmodels:\n  - id: openai/x\n    api_key: k\ncases:\n  - id: a\n",
-     "Did you mean 'api_key_env'?"),
+     "name the variable with 'api_key_env: MY_KEY'"),
     ("suite: s\nprompt: '{{ qq }}'\ncases:\n  - id: a\n    vars: {q: x}\n",
      "Did you mean 'q'?"),
 ])

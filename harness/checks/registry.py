@@ -101,7 +101,9 @@ def _args_model(name: str, factory: Factory) -> type[BaseModel]:
         # shadow a BaseModel attribute; the alias is what the suite writes.
         fields[f"arg_{pname}"] = (hints.get(pname, Any), Field(default, alias=pname))
     model: type[BaseModel] = create_model(
-        f"{name}_args", __config__=ConfigDict(extra="forbid", strict=False), **fields
+        f"{name}_args",
+        __config__=ConfigDict(extra="forbid", strict=False, allow_inf_nan=False),
+        **fields,
     )
     return model
 

@@ -63,7 +63,7 @@ def classify(exc: BaseException) -> ProviderError:
     elif isinstance(exc, litellm.RateLimitError):
         kind = "rate_limit"
     elif isinstance(exc, (litellm.Timeout, TimeoutError)):
-        kind = "timeout"
+        kind, status = "timeout", None  # LiteLLM stamps 408 on timeouts no server sent
     elif (cause := _underlying_failure(exc)) is not None:
         # LiteLLM reports a cut connection or an unparsable body as an InternalServerError
         # with a made-up status 500; the server never sent that status.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import typing
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -398,7 +399,8 @@ def _dataset_cases(
                 errors.problems.append(Problem(shown, row_line, f"row id: {exc}"))
                 continue
         else:
-            case_id = str(row.get(dataset.id, ""))
+            value = row.get(dataset.id)
+            case_id = "" if value is None else str(value)
         context = row.get(dataset.context) if dataset.context else None
         try:
             case = Case(id=case_id.strip().replace(" ", "_") or f"{stem}-{row_index + 1}",
@@ -451,25 +453,65 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
     return []
 
 
+# Errors that only say "this is not a <type>": one per branch of a union.
+_TYPE_ERRORS = frozenset({
+    "string_type", "list_type", "dict_type", "model_type", "model_attributes_type",
+    "int_type", "int_parsing", "float_type", "float_parsing", "bool_type", "bool_parsing",
+})
+
+
 def _pydantic_problems(exc: ValidationError, data: Any, errors: _Collector) -> None:
-    for err in exc.errors():
-        loc = _data_loc(err["loc"], data)
-        dotted = _dotted(loc)
-        kind = err["type"]
-        if kind == "extra_forbidden":
-            key = str(loc[-1])
-            guess = did_you_mean(key, _fields_at(Suite, loc[:-1]))
-            where = f" in {_dotted(loc[:-1])}" if loc[:-1] else ""
-            errors.add(loc, f"unknown key '{key}'{where}",
-                       f"Did you mean '{guess}'?" if guess else
-                       f"allowed keys: {', '.join(_fields_at(Suite, loc[:-1]))}")
-        elif kind == "missing":
-            errors.add(loc[:-1], f"missing required key '{loc[-1]}'"
-                       + (f" in {_dotted(loc[:-1])}" if loc[:-1] else ""))
+    entries = [(_data_loc(err["loc"], data), err) for err in exc.errors()]
+    # A union reports one error per branch. When one branch got further (a deeper or more
+    # specific error), the "is not a string/list" errors of the other branches are noise.
+    specific = [loc for loc, err in entries if err["type"] not in _TYPE_ERRORS]
+    type_errors: dict[tuple[str | int, ...], list[str]] = {}
+    for loc, err in entries:
+        if err["type"] in _TYPE_ERRORS:
+            if not any(other[: len(loc)] == loc for other in specific):
+                expected = re.sub(r"a valid dictionary( or instance of \w+)?", "a mapping",
+                                  err["msg"].replace("Input should be ", ""))
+                type_errors.setdefault(loc, []).append(expected)
+            continue
+        _pydantic_problem(loc, err, errors)
+    for loc, wanted in type_errors.items():
+        found = _at(data, loc)
+        shown = "" if isinstance(found, (dict, list)) else f" (found {found!r})"
+        what = " or ".join(dict.fromkeys(wanted))
+        errors.add(loc, f"{_dotted(loc) or 'suite'}: should be {what}{shown}")
+
+
+def _at(data: Any, loc: tuple[str | int, ...]) -> Any:
+    for part in loc:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def _pydantic_problem(loc: tuple[str | int, ...], err: Any, errors: _Collector) -> None:
+    dotted = _dotted(loc)
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        guess = did_you_mean(key, _fields_at(Suite, loc[:-1]))
+        where = f" in {_dotted(loc[:-1])}" if loc[:-1] else ""
+        if key in ("api_key", "key", "token"):
+            hint = ("keys never go in a suite: put it in an environment variable and name "
+                    "the variable with 'api_key_env: MY_KEY'")
+        elif guess:
+            hint = f"Did you mean '{guess}'?"
         else:
-            found = err.get("input")
-            shown = "" if isinstance(found, (dict, list)) else f" (found {found!r})"
-            errors.add(loc, f"{dotted or 'suite'}: {err['msg']}{shown}")
+            hint = f"allowed keys: {', '.join(_fields_at(Suite, loc[:-1]))}"
+        errors.add(loc, f"unknown key '{key}'{where}", hint)
+    elif kind == "missing":
+        errors.add(loc[:-1], f"missing required key '{loc[-1]}'"
+                   + (f" in {_dotted(loc[:-1])}" if loc[:-1] else ""))
+    else:
+        found = err.get("input")
+        shown = "" if isinstance(found, (dict, list)) else f" (found {found!r})"
+        errors.add(loc, f"{dotted or 'suite'}: {err['msg']}{shown}")
 
 
 def _data_loc(loc: tuple[Any, ...], data: Any) -> tuple[str | int, ...]:

@@ -11,7 +11,8 @@ SUITE_FORMAT_VERSION = 1
 
 class _Strict(BaseModel):
     # Unknown keys are errors, so a typo never silently disables a setting.
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # allow_inf_nan=False: `timeout: .inf` or `temperature: .nan` is a typo, not a setting.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
 
 class Message(_Strict):

@@ -68,7 +68,9 @@ cases:
 
 def test_csv_dataset_rows_become_cases_with_templated_checks(tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "rows.csv").write_text("q,answer\nTwo plus two?,4\nCapital of France?,Paris\n")
+    (tmp_path / "data" / "rows.csv").write_text(
+        "q,answer\nTwo plus two?,4\nCapital of France?,Paris\n"
+    )
     suite = load_suite(write(tmp_path, """
 suite: s
 prompt: "{{ q }}"
@@ -100,7 +102,8 @@ dataset: {path: rows.jsonl, id: id, context: doc, limit: 3}
 def test_dataset_bad_column_points_at_the_suite_line(tmp_path: Path) -> None:
     (tmp_path / "rows.csv").write_text("question,answer\nq,a\n")
     with pytest.raises(SuiteError) as err:
-        load_suite(write(tmp_path, "suite: s\nprompt: x\ndataset:\n  path: rows.csv\n  id: qustion\n"))
+        load_suite(write(tmp_path, "suite: s\nprompt: x\ndataset:\n  path: rows.csv\n"
+                                   "  id: qustion\n"))
     assert "t.suite.yaml:5: dataset 'rows.csv' has no column 'qustion'" in str(err.value)
     assert "Did you mean 'question'?" in str(err.value)
 
