@@ -30,7 +30,8 @@ def _parser() -> argparse.ArgumentParser:
                          description="Run suites against models; writes OUT/NAME.json (the "
                          "RunLog) and OUT/NAME.html. Exit 0: every check passed; 1: some "
                          "failed or errored; 2: suite or usage error.")
-    run.add_argument("paths", nargs="+", metavar="SUITE", help="suite files or folders")
+    run.add_argument("paths", nargs="*", metavar="SUITE",
+                     help="suite files or folders (not needed with --resume)")
     run.add_argument("-m", "--model", action="append", default=[], metavar="MODEL",
                      help="LiteLLM model string, repeatable (default: the suite's models), "
                      "e.g. local/smollm2, openai/gpt-4o-mini")
@@ -48,7 +49,30 @@ def _parser() -> argparse.ArgumentParser:
                      help="folder for the RunLog and report (default reports/)")
     run.add_argument("--name", metavar="NAME",
                      help="file name for the outputs (default: the suite's name)")
+    run.add_argument("--repeat", type=_positive_int, default=1, metavar="N",
+                     help="sample each case N times (flaky cases are marked)")
+    run.add_argument("--filter", action="append", default=[], metavar="PATTERN",
+                     help="keep cases whose id matches a glob, or tag:NAME, or suite:NAME "
+                     "(repeatable)")
+    run.add_argument("--limit", type=_positive_int, metavar="N",
+                     help="only the first N cases of each suite")
+    run.add_argument("--shard", metavar="I/N",
+                     help="run the I-th of N deterministic slices (for parallel CI jobs)")
+    run.add_argument("--max-cost", type=_non_negative_float, metavar="USD",
+                     help="stop before spending more than USD (LiteLLM's price table)")
+    run.add_argument("--dry-run", action="store_true",
+                     help="print calls, tokens and estimated cost per model; send nothing")
+    run.add_argument("--resume", metavar="RUN_ID",
+                     help="finish an interrupted run (an id, or 'last'); nothing finished "
+                     "is called again")
+    run.add_argument("--store", metavar="PATH",
+                     help="run store (default OUT/runs.sqlite)")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    merge = sub.add_parser("merge", help="join RunLogs (e.g. of --shard jobs) into one")
+    merge.add_argument("runlogs", nargs="+", metavar="RUNLOG")
+    merge.add_argument("-o", "--output", metavar="FILE", required=True,
+                       help="the merged RunLog (an HTML report is written beside it)")
 
     validate = sub.add_parser("validate", help="check suite files without calling a model")
     validate.add_argument("paths", nargs="+", metavar="SUITE")
@@ -76,6 +100,28 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def entry() -> None:
+    """The console script: ``main`` and then, when a heavy library was loaded, an
+    immediate exit. Everything is written and flushed by then; skipping the interpreter's
+    teardown saves about a second that LiteLLM would otherwise spend unwinding."""
+    code = main()
+    if "litellm" in sys.modules or "llama_cpp" in sys.modules:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    raise SystemExit(code)
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number ≥ 0, got {text}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``harness`` console script."""
     parser = _parser()
@@ -86,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from harness.errors import SuiteError, UsageError
 
     handler = {"run": cmd_run, "validate": cmd_validate, "report": cmd_report,
-               "schema": cmd_schema, "checks": cmd_checks}[args.command]
+               "schema": cmd_schema, "checks": cmd_checks, "merge": cmd_merge}[args.command]
     try:
         return handler(args)
     except SuiteError as exc:
@@ -107,33 +153,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _load_all(paths: Sequence[str]) -> list[Any]:
-    from harness.errors import SuiteError
-    from harness.spec.loader import find_suites, load_suite
+    from harness.session import load_suites
 
-    files = find_suites(paths)
-    if not files:
-        raise SuiteError([_problem(", ".join(paths), "no *.suite.yaml files found")])
-    suites, problems = [], []
-    for file in files:
-        try:
-            suites.append(load_suite(file))
-        except SuiteError as exc:
-            problems.extend(exc.problems)
-    if problems:
-        raise SuiteError(problems)
-    names: dict[str, str] = {}
-    for suite in suites:
-        if suite.name in names:
-            raise SuiteError([_problem(suite.path, f"suite name '{suite.name}' is also used by "
-                                       f"{names[suite.name]}; suite names must be unique")])
-        names[suite.name] = suite.path
-    return suites
-
-
-def _problem(path: str, message: str) -> Any:
-    from harness.errors import Problem
-
-    return Problem(path, None, message)
+    return load_suites(paths)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -180,82 +202,139 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    import asyncio
-    import secrets
-    import time
-    from datetime import UTC, datetime
-
-    from harness.providers.litellm_provider import LiteLLMProvider
+    from harness.errors import UsageError
     from harness.report.html import write_html
-    from harness.results import CaseResult, ModelInfo, RunLog, SuiteInfo
-    from harness.runner import Progress, RetryPolicy, RunSettings, execute, plan, resolve_models
-    from harness.store import ResponseCache
+    from harness.runner import Progress
+    from harness.session import RunOptions, prepare, run
+    from harness.store import RunStore
 
-    suites = _load_all(args.paths)
-    items = plan(suites, args.model, args.api_base)
-    if not items:
-        print("nothing to run: the suites have no cases", file=sys.stderr)
-        return EXIT_USAGE
-    cache = None
-    if not args.no_cache:
-        cache = ResponseCache(args.cache or os.environ.get("HARNESS_CACHE")
-                              or ".harness/cache.sqlite")
-    settings = RunSettings(concurrency=args.concurrency, cache=cache,
-                           retry=RetryPolicy(max_attempts=args.retries))
-    started = datetime.now(UTC)
-    run_id = started.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
-    models: dict[str, ModelInfo] = {}
-    for suite in suites:
-        for m in resolve_models(suite, args.model, args.api_base):
-            models.setdefault(m.name, ModelInfo(name=m.name, id=m.id, api_base=m.api_base))
-    _warn_missing_keys(list(models.values()), suites, args)
-    model_names = ", ".join(models)
-    print(f"harness {__version__}: {len(items)} calls ({len(suites)} suite"
-          f"{'s' if len(suites) != 1 else ''}, models: {model_names}), run {run_id}",
-          file=sys.stderr)
-    progress = None if args.quiet else Progress(len(items), sys.stderr, sys.stderr.isatty())
-    results: list[CaseResult] = []
-    clock = time.monotonic()
-    interrupted = False
-    try:
-        asyncio.run(execute(items, LiteLLMProvider(), settings, progress, results))
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        if cache is not None:
-            cache.close()
-    log = RunLog(
-        run_id=run_id,
-        harness_version=__version__,
-        created_at=started.isoformat(timespec="seconds"),
-        finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        duration_s=round(time.monotonic() - clock, 3),
-        suites=[SuiteInfo(**s.summary()) for s in suites],
-        models=list(models.values()),
-        settings={"concurrency": args.concurrency, "cache": cache is not None,
-                  "max_attempts": args.retries, "interrupted": interrupted},
-        results=results,
+    if not args.paths and not args.resume:
+        raise UsageError("name at least one suite file or folder (or use --resume RUN_ID)")
+    if args.resume and args.paths:
+        print("note: --resume uses the suites and options the run started with",
+              file=sys.stderr)
+    options = RunOptions(
+        paths=list(args.paths), models=list(args.model), api_base=args.api_base,
+        concurrency=args.concurrency, retries=args.retries, repeat=args.repeat,
+        filters=list(args.filter), limit=args.limit, shard=args.shard,
+        max_cost=args.max_cost, cache=not args.no_cache,
+        cache_path=args.cache or ".harness/cache.sqlite", out=args.out, name=args.name,
     )
-    name = args.name or (suites[0].name if len(suites) == 1 else "run")
-    out = Path(args.out)
+    if args.dry_run:
+        return _dry_run(options)
+    store = RunStore(args.store or Path(args.out) / "runs.sqlite")
+    try:
+        prepared = prepare(options, store, resume=args.resume)
+        options = prepared.options
+        if not prepared.items:
+            print("nothing to run: no case matches", file=sys.stderr)
+            return EXIT_USAGE
+        models = prepared.model_infos()
+        _warn_missing_keys(models, prepared.suites, options)
+        done = len(prepared.items) - len(prepared.remaining)
+        what = f"resuming run {prepared.run_id}: {done} of {len(prepared.items)} calls " \
+            "already finished" if prepared.resumed else f"run {prepared.run_id}"
+        print(f"harness {__version__}: {len(prepared.remaining)} calls "
+              f"({len(prepared.suites)} suite{'s' if len(prepared.suites) != 1 else ''}, "
+              f"models: {', '.join(m.name for m in models)}), {what}", file=sys.stderr)
+        progress = None if args.quiet else Progress(len(prepared.remaining), sys.stderr,
+                                                    sys.stderr.isatty())
+        finished = run(prepared, store, on_result=progress)
+    finally:
+        store.close()
+    log = finished.log
+    name = options.name or (prepared.suites[0].name if len(prepared.suites) == 1 else "run")
+    out = Path(options.out)
     json_path = log.write(out / f"{name}.json")
     html_path = write_html(log, out / f"{name}.html")
     _print_summary(log.with_summary())
     print(f"\nRunLog: {json_path}\nreport: {html_path}")
-    if interrupted:
-        print(f"interrupted: {len(results)} of {len(items)} calls finished and were saved",
+    outcome = finished.outcome
+    if outcome.stopped is not None:
+        why = {"interrupted": "interrupted",
+               "max_cost": f"stopped before exceeding --max-cost ${options.max_cost:g}"}
+        print(f"\n{why.get(outcome.stopped, outcome.stopped)}: {len(log.results)} of "
+              f"{len(prepared.items)} calls finished and are saved; {len(outcome.not_run)} "
+              f"not run.\nresume with: harness run --resume {prepared.run_id}"
+              + (f" --store {args.store}" if args.store else
+                 f" --out {options.out}" if options.out != "reports" else ""),
               file=sys.stderr)
-        return 130
-    everything_passed = all(r.status == "passed" for r in results)
+        return 130 if outcome.stopped == "interrupted" else EXIT_FAILED
+    everything_passed = all(r.status == "passed" for r in log.results)
     return EXIT_OK if everything_passed else EXIT_FAILED
 
 
-def _warn_missing_keys(models: list[Any], suites: list[Any], args: argparse.Namespace) -> None:
+def _dry_run(options: Any) -> int:
+    """Calls, tokens and cost per model, estimated offline; nothing is sent."""
+    from harness.cost import estimate
+    from harness.runner import plan
+    from harness.session import load_suites, select
+    from harness.store import ResponseCache, request_key
+
+    suites = load_suites(options.paths)
+    items = select(plan(suites, options.models, options.api_base, options.repeat),
+                   options.filters, options.limit, options.shard)
+    cache = ResponseCache(options.cache_path) if options.cache and \
+        Path(options.cache_path).exists() else None
+    rows: dict[str, dict[str, Any]] = {}
+    for item in items:
+        request = item.request()
+        row = rows.setdefault(item.model.name, {"calls": 0, "cached": 0, "prompt": 0,
+                                                "completion": 0, "low": 0.0, "high": 0.0,
+                                                "priced": True})
+        row["calls"] += 1
+        if cache is not None and cache.get(request_key(request, item.repeat)) is not None:
+            row["cached"] += 1
+            continue
+        est = estimate(request)
+        row["prompt"] += est.prompt_tokens
+        row["completion"] += est.max_completion_tokens
+        if est.min_cost is None or est.max_cost is None:
+            row["priced"] = False
+        else:
+            row["low"] += est.min_cost
+            row["high"] += est.max_cost
+    if cache is not None:
+        cache.close()
+    print(f"dry run: {len(items)} calls, nothing sent\n")
+    header = f"{'model':28} {'calls':>6} {'cached':>7} {'prompt tok':>11} " \
+             f"{'≤ completion tok':>17} {'est. cost $':>20}"
+    print(header)
+    print("-" * len(header))
+    for model, row in rows.items():
+        cost = f"{row['low']:.4f} – {row['high']:.4f}" if row["priced"] else "no price known"
+        print(f"{model[:28]:28} {row['calls']:>6} {row['cached']:>7} {row['prompt']:>11} "
+              f"{row['completion']:>17} {cost:>20}")
+    print("\nPrompt tokens are counted with each model's tokenizer; completions are bounded by "
+          "max_tokens,\nso the cost is a range from the prompts alone to every answer at "
+          "max_tokens.")
+    return EXIT_OK
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from harness.errors import UsageError
+    from harness.report.html import write_html
+    from harness.results import RunLog, merge_logs
+
+    try:
+        logs = [RunLog.read(p) for p in args.runlogs]
+        merged = merge_logs(logs)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    path = merged.write(args.output)
+    html = write_html(merged, Path(path).with_suffix(".html"))
+    print(f"merged {len(logs)} RunLogs ({len(merged.results)} results) into {path}\n"
+          f"report: {html}")
+    return EXIT_OK
+
+
+def _warn_missing_keys(models: list[Any], suites: list[Any], options: Any) -> None:
     """Say up front when a model's key is missing, instead of after N failed calls."""
     from harness.providers.litellm_provider import load_litellm
     from harness.runner import resolve_models
 
-    configs = {m.name: m for s in suites for m in resolve_models(s, args.model, args.api_base)}
+    configs = {m.name: m for s in suites
+               for m in resolve_models(s, options.models, options.api_base)}
     litellm = load_litellm()
     for info in models:
         config = configs[info.name]

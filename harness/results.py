@@ -7,12 +7,15 @@ a model again.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from harness.stats import wilson_interval
 
 RUNLOG_FORMAT = "harness.runlog"
 RUNLOG_VERSION = 1
@@ -144,8 +147,51 @@ class RunLog(_Record):
             raise ValueError(f"{path}: invalid RunLog at {loc}: {err['msg']}") from None
 
 
+def merge_logs(logs: list[RunLog]) -> RunLog:
+    """One RunLog from several (the shards of a run, or runs of different suites).
+
+    A suite present in several logs must have the same fingerprint in each, and no
+    case × model × repeat may appear twice.
+    """
+    if not logs:
+        raise ValueError("nothing to merge")
+    suites: dict[str, SuiteInfo] = {}
+    models: dict[str, ModelInfo] = {}
+    seen: dict[tuple[str, str, str, int], str] = {}
+    results: list[CaseResult] = []
+    for log in logs:
+        for suite in log.suites:
+            known = suites.setdefault(suite.name, suite)
+            if known.fingerprint != suite.fingerprint:
+                raise ValueError(
+                    f"suite '{suite.name}' differs between the logs (fingerprint "
+                    f"{known.fingerprint} vs {suite.fingerprint}); merge runs of one suite "
+                    "version")
+        for model in log.models:
+            models.setdefault(model.name, model)
+        for result in log.results:
+            if result.key in seen:
+                raise ValueError(
+                    f"{result.suite}/{result.case_id} [{result.model}] repeat {result.repeat}"
+                    f" is in both run {seen[result.key]} and run {log.run_id}")
+            seen[result.key] = log.run_id
+            results.append(result)
+    ids = "+".join(sorted({log.run_id for log in logs}))
+    return RunLog(
+        run_id="merged-" + hashlib.sha256(ids.encode()).hexdigest()[:10],
+        harness_version=logs[0].harness_version,
+        created_at=min(log.created_at for log in logs),
+        finished_at=max((log.finished_at or "" for log in logs), default="") or None,
+        suites=list(suites.values()),
+        models=list(models.values()),
+        settings={"merged_from": [log.run_id for log in logs]},
+        results=results,
+    )
+
+
 def summarize(results: list[CaseResult]) -> dict[str, Any]:
-    """Pass rates per model and per check, and errors by kind (derived, never hand-kept)."""
+    """Pass rates per model (with Wilson intervals) and per check, errors by kind, and
+    the cases whose outcome varies between repeats (derived, never hand-kept)."""
     per_model: dict[str, Counter[str]] = defaultdict(Counter)
     per_check: dict[str, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
     errors: dict[str, Counter[str]] = defaultdict(Counter)
@@ -159,12 +205,14 @@ def summarize(results: list[CaseResult]) -> dict[str, Any]:
     models = {}
     for model, counts in per_model.items():
         judged = counts["passed"] + counts["failed"]
+        low, high = wilson_interval(counts["passed"], judged)
         models[model] = {
             "total": sum(counts.values()),
             "passed": counts["passed"],
             "failed": counts["failed"],
             "errors": counts["error"],
             "pass_rate": counts["passed"] / judged if judged else None,
+            "pass_rate_ci95": [round(low, 4), round(high, 4)] if judged else None,
         }
     return {
         "total": len(results),
@@ -174,7 +222,33 @@ def summarize(results: list[CaseResult]) -> dict[str, Any]:
         "models": models,
         "checks": {m: {c: dict(v) for c, v in checks.items()} for m, checks in per_check.items()},
         "error_kinds": {m: dict(k) for m, k in errors.items()},
+        "repeats": repeat_stats(results),
     }
+
+
+def repeat_stats(results: list[CaseResult]) -> list[dict[str, Any]]:
+    """Per case × model with more than one repeat: pass rate, Wilson interval, flakiness.
+
+    A case is flaky when, among its judged repeats, some passed and some failed.
+    """
+    groups: dict[tuple[str, str, str], list[CaseResult]] = defaultdict(list)
+    for r in results:
+        groups[(r.suite, r.case_id, r.model)].append(r)
+    rows = []
+    for (suite, case_id, model), group in groups.items():
+        if len(group) < 2:
+            continue
+        passed = sum(r.status == "passed" for r in group)
+        judged = sum(r.status != "error" for r in group)
+        low, high = wilson_interval(passed, judged)
+        rows.append({
+            "suite": suite, "case_id": case_id, "model": model, "repeats": len(group),
+            "passed": passed, "judged": judged,
+            "pass_rate": passed / judged if judged else None,
+            "ci95": [round(low, 4), round(high, 4)] if judged else None,
+            "flaky": 0 < passed < judged,
+        })
+    return rows
 
 
 def to_records(log: RunLog) -> list[dict[str, Any]]:

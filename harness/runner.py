@@ -53,6 +53,10 @@ class WorkItem:
     model: ModelConfig
     repeat: int = 0
 
+    @property
+    def key(self) -> tuple[str, str, str, int]:
+        return (self.suite.name, self.case.id, self.model.name, self.repeat)
+
     def request(self) -> Request:
         defaults = self.suite.defaults
         params: dict[str, Any] = {}
@@ -139,7 +143,9 @@ async def call_with_retries(
         await asyncio.sleep(policy.delay(attempt, error))
 
 
-def score(item: WorkItem, completion: Completion, attempts: int, cached: bool) -> CaseResult:
+def score(
+    item: WorkItem, request: Request, completion: Completion, attempts: int, cached: bool
+) -> CaseResult:
     """Run the case's checks on a completion and build its result."""
     case = item.case
     checks: list[CheckRecord] = []
@@ -167,7 +173,6 @@ def score(item: WorkItem, completion: Completion, attempts: int, cached: bool) -
         err = completion.error or ProviderError("bad_response", "no text in the response")
         error = ErrorRecord(kind=err.kind, message=err.message, attempts=attempts,
                             status=err.status)
-    request = item.request()
     return CaseResult(
         suite=item.suite.name,
         case_id=case.id,
@@ -194,43 +199,133 @@ def score(item: WorkItem, completion: Completion, attempts: int, cached: bool) -
     )
 
 
+@dataclass
+class Budget:
+    """A spending limit: a call starts only if what it may cost still fits."""
+
+    limit: float
+    spent: float = 0.0
+    reserved: float = 0.0
+    refused: int = 0
+
+    def reserve(self, estimate: float) -> bool:
+        if self.spent + self.reserved + estimate > self.limit + 1e-12:
+            self.refused += 1
+            return False
+        self.reserved += estimate
+        return True
+
+    def settle(self, estimate: float, actual: float | None) -> None:
+        self.reserved -= estimate
+        # An unknown actual cost counts as its estimate: never assume a call was free.
+        self.spent += estimate if actual is None else actual
+
+
+EstimateFn = Callable[[Request], float | None]
+
+
+@dataclass
+class Outcome:
+    """What a run did: its results, and why it stopped early if it did."""
+
+    results: list[CaseResult]
+    not_run: list[WorkItem] = field(default_factory=list)
+    stopped: str | None = None  # None, "interrupted" or "max_cost"
+
+
 async def execute(
     items: Sequence[WorkItem],
     provider: Provider,
     settings: RunSettings,
     on_result: ProgressFn | None = None,
     results: list[CaseResult] | None = None,
-) -> list[CaseResult]:
-    """Run every item; results are appended to ``results`` as they finish (so a caller
-    interrupted half-way still holds everything that completed)."""
+    stop: asyncio.Event | None = None,
+    budget: Budget | None = None,
+    estimate: EstimateFn | None = None,
+) -> Outcome:
+    """Run every item; each result is appended to ``results`` and passed to ``on_result``
+    the moment it is finished, so a caller interrupted half-way keeps everything done.
+
+    Concurrency is limited globally and per model: each model has its own queue and
+    workers, and all share one FIFO semaphore, so a slow model cannot starve a fast one.
+    Setting ``stop`` cancels calls in flight (they count as not run); a ``budget`` stops
+    new calls once the next one might exceed it.
+    """
     done = results if results is not None else []
     overall = asyncio.Semaphore(settings.concurrency)
-    per_model = {
-        item.model.name: asyncio.Semaphore(item.model.concurrency or settings.concurrency)
-        for item in items
-    }
+    queues: dict[str, list[WorkItem]] = {}
+    limits: dict[str, int] = {}
+    for item in items:
+        queues.setdefault(item.model.name, []).append(item)
+        limits[item.model.name] = min(settings.concurrency,
+                                      item.model.concurrency or settings.concurrency)
+    for queue in queues.values():
+        queue.reverse()  # pop() from the end keeps plan order
+    stopped: str | None = None
 
     async def one(item: WorkItem) -> None:
+        nonlocal stopped
         request = item.request()
         key = request_key(request, item.repeat)
         cached = settings.cache.get(key) if settings.cache is not None else None
         if cached is not None:
-            result = score(item, cached, attempts=0, cached=True)
+            result = score(item, request, cached, attempts=0, cached=True)
         else:
-            async with per_model[item.model.name], overall:
-                completion, attempts = await call_with_retries(provider, request,
-                                                               settings.retry)
+            cost_guess = 0.0
+            if budget is not None:
+                cost_guess = (estimate(request) if estimate else None) or 0.0
+                if not budget.reserve(cost_guess):
+                    stopped = stopped or "max_cost"
+                    return
+            completion: Completion | None = None
+            try:
+                async with overall:
+                    completion, attempts = await call_with_retries(provider, request,
+                                                                   settings.retry)
+            finally:
+                if budget is not None:  # a cancelled call counts as its estimate
+                    budget.settle(cost_guess, completion.cost_usd if completion else None)
             if settings.cache is not None:
                 settings.cache.put(key, request.model, completion)
-            result = score(item, completion, attempts, cached=False)
+            result = score(item, request, completion, attempts, cached=False)
         done.append(result)
         if on_result is not None:
             on_result(result)
 
-    await asyncio.gather(*(one(item) for item in items))
-    order = {(i.suite.name, i.case.id, i.model.name, i.repeat): n for n, i in enumerate(items)}
+    async def worker(queue: list[WorkItem]) -> None:
+        while queue and stopped is None:
+            await one(queue.pop())
+
+    workers = [asyncio.create_task(worker(queue))
+               for name, queue in queues.items() for _ in range(limits[name])]
+    waiter = asyncio.create_task(stop.wait()) if stop is not None else None
+    try:
+        pending: set[asyncio.Task[Any]] = set(workers)
+        while pending:
+            watch = pending | ({waiter} if waiter is not None else set())
+            finished, _ = await asyncio.wait(watch, return_when=asyncio.FIRST_COMPLETED)
+            if waiter is not None and waiter in finished:
+                stopped = "interrupted"
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+                break
+            for task in finished:
+                if task is not waiter:
+                    task.result()  # a bug in the runner itself must not pass silently
+            pending -= finished
+    finally:
+        if waiter is not None:
+            waiter.cancel()
+        for task in workers:
+            task.cancel()
+    order = {item.key: n for n, item in enumerate(items)}
     done.sort(key=lambda r: order.get(r.key, len(order)))
-    return done
+    finished_keys = {r.key for r in done}
+    not_run = [item for item in items if item.key not in finished_keys]
+    if stopped is None and not_run:
+        stopped = "max_cost" if budget is not None and budget.refused else "interrupted"
+    return Outcome(done, not_run, stopped)
 
 
 class Progress:

@@ -71,7 +71,7 @@ def run(
 ) -> list[CaseResult]:
     settings = RunSettings(concurrency=concurrency, retry=retry, cache=cache)
     items = runner.plan([suite])
-    return asyncio.run(runner.execute(items, LiteLLMProvider(), settings))
+    return asyncio.run(runner.execute(items, LiteLLMProvider(), settings)).results
 
 
 def only(results: list[CaseResult]) -> CaseResult:
