@@ -64,7 +64,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="print calls, tokens and estimated cost per model; send nothing")
     run.add_argument("--resume", metavar="RUN_ID",
                      help="finish an interrupted run (an id, or 'last'); nothing finished "
-                     "is called again")
+                     "is called again. The run keeps its options, except that --max-cost "
+                     "sets a new budget for the whole run")
     run.add_argument("--store", metavar="PATH",
                      help="run store (default OUT/runs.sqlite)")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -226,6 +227,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         prepared = prepare(options, store, resume=args.resume)
         options = prepared.options
+        if prepared.resumed and args.max_cost is not None:
+            # A run stopped by its budget can only go on with a larger one: the one
+            # option a resume takes from the command line (a total, spent part included).
+            options.max_cost = args.max_cost
         if not prepared.items:
             print("nothing to run: no case matches", file=sys.stderr)
             return EXIT_USAGE
@@ -251,13 +256,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"\nRunLog: {json_path}\nreport: {html_path}")
     outcome = finished.outcome
     if outcome.stopped is not None:
-        why = {"interrupted": "interrupted",
-               "max_cost": f"stopped before exceeding --max-cost ${options.max_cost:g}"}
-        print(f"\n{why.get(outcome.stopped, outcome.stopped)}: {len(log.results)} of "
+        # max_cost is None on a plain interrupt: format it only when it is the reason
+        why = f"stopped before exceeding --max-cost ${options.max_cost:g}" \
+            if outcome.stopped == "max_cost" else outcome.stopped
+        print(f"\n{why}: {len(log.results)} of "
               f"{len(prepared.items)} calls finished and are saved; {len(outcome.not_run)} "
               f"not run.\nresume with: harness run --resume {prepared.run_id}"
               + (f" --store {args.store}" if args.store else
-                 f" --out {options.out}" if options.out != "reports" else ""),
+                 f" --out {options.out}" if options.out != "reports" else "")
+              + (f" --max-cost <more than {options.max_cost:g}>"
+                 if outcome.stopped == "max_cost" else ""),
               file=sys.stderr)
         return 130 if outcome.stopped == "interrupted" else EXIT_FAILED
     everything_passed = all(r.status == "passed" for r in log.results)
@@ -298,17 +306,28 @@ def _dry_run(options: Any) -> int:
         cache.close()
     print(f"dry run: {len(items)} calls, nothing sent\n")
     header = f"{'model':28} {'calls':>6} {'cached':>7} {'prompt tok':>11} " \
-             f"{'≤ completion tok':>17} {'est. cost $':>20}"
+             f"{'≤ completion tok':>17} {'est. cost $':>22}"
     print(header)
     print("-" * len(header))
     for model, row in rows.items():
-        cost = f"{row['low']:.4f} – {row['high']:.4f}" if row["priced"] else "no price known"
+        cost = f"{_usd(row['low'])} – {_usd(row['high'])}" if row["priced"] \
+            else "no price known"
         print(f"{model[:28]:28} {row['calls']:>6} {row['cached']:>7} {row['prompt']:>11} "
-              f"{row['completion']:>17} {cost:>20}")
+              f"{row['completion']:>17} {cost:>22}")
     print("\nPrompt tokens are counted with each model's tokenizer; completions are bounded by "
           "max_tokens,\nso the cost is a range from the prompts alone to every answer at "
           "max_tokens.")
     return EXIT_OK
+
+
+def _usd(amount: float) -> str:
+    """Dollars with 4 decimals, or 3 significant digits below a cent: a small model's run
+    costs fractions of a cent, which 4 decimals would print as 0.0000."""
+    import math
+
+    if amount <= 0 or amount >= 0.01:
+        return f"{amount:.4f}"
+    return f"{amount:.{2 - math.floor(math.log10(amount))}f}"
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
@@ -335,11 +354,13 @@ def _warn_missing_keys(models: list[Any], suites: list[Any], options: Any) -> No
 
     configs = {m.name: m for s in suites
                for m in resolve_models(s, options.models, options.api_base)}
+    to_check = [configs[info.name] for info in models]
+    to_check = [c for c in to_check
+                if not (c.id.startswith("local/") or c.api_base or c.api_key_env)]
+    if not to_check:
+        return  # nothing to ask LiteLLM, so no need to pay for importing it
     litellm = load_litellm()
-    for info in models:
-        config = configs[info.name]
-        if config.id.startswith("local/") or config.api_base or config.api_key_env:
-            continue
+    for config in to_check:
         try:
             missing = litellm.validate_environment(config.id).get("missing_keys") or []
         except Exception:  # an unknown provider: LiteLLM itself will explain on the call
@@ -361,18 +382,51 @@ def _print_summary(log: Any) -> None:
                            if r.model == model and r.latency_ms is not None)
         median = f"{latencies[len(latencies) // 2]:.0f}" if latencies else "—"
         costs = [r.cost_usd for r in log.results if r.model == model and r.cost_usd is not None]
-        cost = f"{sum(costs):.4f}" if costs else "—"
+        cost = _usd(sum(costs)) if costs else "—"
         print(f"{model[:28]:28} {rate:>9} {row['passed']:>7} {row['failed']:>7} "
               f"{row['errors']:>7} {median:>10} {cost:>9}")
+    _print_error_kinds(log)
     failures = [r for r in log.results if r.status != "passed"]
     if failures:
         print(f"\n{len(failures)} not passed:")
         for r in failures[:15]:
             if r.error is not None:
-                why = f"error {r.error.kind}: {r.error.message[:100]}"
+                why = f"error {r.error.kind}: {_short(r.error.message)[:100]}"
             else:
                 first = next(c for c in r.checks if not c.passed)
                 why = f"{first.check}: {first.reason[:100]}"
             print(f"  {r.suite}/{r.case_id} [{r.model}] {why}")
         if len(failures) > 15:
             print(f"  … and {len(failures) - 15} more (see the report)")
+
+
+def _print_error_kinds(log: Any) -> None:
+    """Errors grouped by model and kind, most frequent first, each with the message of its
+    first occurrence: one 500 storm reads as one line, not as N identical ones."""
+    groups: dict[tuple[str, str], list[Any]] = {}
+    for r in log.results:
+        if r.error is not None:
+            groups.setdefault((r.model, r.error.kind), []).append(r.error)
+    if not groups:
+        return
+    models = list(log.summary["models"])
+    print("\nerrors by model and kind:")
+    header = f"{'model':28} {'kind':16} {'count':>6}  first message"
+    print(header)
+    print("-" * len(header))
+    for (model, kind), errors in sorted(
+        groups.items(), key=lambda g: (models.index(g[0][0]), -len(g[1]), g[0][1])
+    ):
+        print(f"{model[:28]:28} {kind[:16]:16} {len(errors):>6}  "
+              f"{_short(errors[0].message)[:100]}")
+
+
+def _short(message: str) -> str:
+    """An error message without the chain of exception names LiteLLM puts in front
+    ("InternalServerError: litellm.InternalServerError: ... OpenAIException - "), which
+    would otherwise fill a 100-character column before the server's own words."""
+    import re
+
+    text = " ".join(message.split())
+    rest = re.sub(r"^(?:(?:litellm\.)?\w*(?:Error|Exception)(?::| -) )+", "", text)
+    return rest or text

@@ -6,8 +6,13 @@ Used by ``--dry-run`` (what a run would cost before anything is sent) and ``--ma
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
 from harness.providers.base import Request
 from harness.providers.litellm_provider import load_litellm
@@ -21,18 +26,46 @@ class Price:
     output: float
 
 
+PRICE_TABLE = "model_prices_and_context_window_backup.json"
+
+
+@lru_cache(maxsize=1)
+def _price_table() -> dict[str, Any]:
+    """LiteLLM's price table: its live ``model_cost`` when LiteLLM is loaded (it includes
+    prices registered with ``litellm.register_model``), else the JSON file it ships, read
+    without importing LiteLLM (which costs seconds)."""
+    if "litellm" in sys.modules:
+        return dict(load_litellm().model_cost)
+    spec = importlib.util.find_spec("litellm")
+    if spec is None or not spec.submodule_search_locations:
+        return {}
+    path = Path(next(iter(spec.submodule_search_locations))) / PRICE_TABLE
+    try:
+        table: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return table
+
+
 @lru_cache(maxsize=256)
 def price(model: str) -> Price | None:
-    """Unit prices of ``model`` from LiteLLM's bundled table; None when it is not priced."""
+    """Unit prices of ``model`` (a LiteLLM model string) from LiteLLM's price table;
+    None when the table does not know it. Linear in tokens: tiered prices above very long
+    prompts are not modelled."""
     if model.startswith("local/"):
         return Price(0.0, 0.0)
-    litellm = load_litellm()
-    try:
-        one_in, _ = litellm.cost_per_token(model=model, prompt_tokens=1, completion_tokens=0)
-        _, one_out = litellm.cost_per_token(model=model, prompt_tokens=0, completion_tokens=1)
-    except Exception:  # LiteLLM raises for models its table does not know
-        return None
-    return Price(float(one_in), float(one_out))
+    table = _price_table()
+    provider, _, name = model.partition("/") if "/" in model else ("", "", model)
+    for key in (model, name):
+        entry = table.get(key)
+        if not isinstance(entry, dict):
+            continue
+        if provider and key == name and entry.get("litellm_provider") not in (provider, None):
+            continue  # same name, another provider's price
+        cost_in, cost_out = entry.get("input_cost_per_token"), entry.get("output_cost_per_token")
+        if isinstance(cost_in, (int, float)) and isinstance(cost_out, (int, float)):
+            return Price(float(cost_in), float(cost_out))
+    return None
 
 
 @dataclass(frozen=True)

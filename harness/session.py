@@ -220,6 +220,9 @@ async def _execute_with_signals(
     finally:
         if installed:
             loop.remove_signal_handler(signal.SIGINT)
+        closer = getattr(provider, "aclose", None)
+        if closer is not None:
+            await closer()
 
 
 def _first_interrupt(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
@@ -242,7 +245,7 @@ def run(
 ) -> Finished:
     """Execute what is left of a prepared run, storing each result as it finishes, and
     build the RunLog from everything the store holds for the run."""
-    from harness.providers.litellm_provider import LiteLLMProvider
+    from harness.providers.transport import LeanProvider
 
     options = prepared.options
     cache = None
@@ -255,31 +258,51 @@ def run(
         spent = sum(r.cost_usd or 0.0 for r in store.results(prepared.run_id))
         budget = Budget(limit=options.max_cost, spent=spent)
 
-    def record(result: CaseResult) -> None:
-        store.add(prepared.run_id, result)  # durable before anyone else hears of it
+    pending: list[CaseResult] = []
+
+    def flush() -> None:
+        batch = pending[:]
+        pending.clear()
+        store.add_many(prepared.run_id, batch)
         if on_result is not None:
-            on_result(result)
+            for result in batch:
+                on_result(result)
+
+    def record(result: CaseResult) -> None:
+        # Group commit: every result finished in this turn of the event loop is written in
+        # one transaction at the start of the next turn, before anyone hears of it.
+        if not pending:
+            asyncio.get_running_loop().call_soon(flush)
+        pending.append(result)
 
     clock = time.monotonic()
     try:
         outcome = asyncio.run(_execute_with_signals(
-            prepared, provider or LiteLLMProvider(), settings, record, budget))
+            prepared, provider or LeanProvider(), settings, record, budget))
     finally:
+        if pending:  # finished in the loop's last turn
+            flush()
         if cache is not None:
             cache.close()
     elapsed = time.monotonic() - clock
     status = outcome.stopped or "finished"
     finished_at = datetime.now(UTC).isoformat(timespec="seconds")
     store.set_status(prepared.run_id, status, finished_at)
-    return Finished(build_log(prepared, store, status, finished_at, elapsed), outcome, elapsed)
+    fresh = outcome.results if not prepared.resumed else None
+    log = build_log(prepared, store, status, finished_at, elapsed, fresh)
+    return Finished(log, outcome, elapsed)
 
 
 def build_log(prepared: Prepared, store: RunStore, status: str, finished_at: str | None,
-              elapsed: float | None) -> RunLog:
-    """The RunLog of a run: every stored result of its planned items, in plan order."""
+              elapsed: float | None, fresh: list[CaseResult] | None = None) -> RunLog:
+    """The RunLog of a run: every stored result of its planned items, in plan order.
+
+    ``fresh`` (the results a new run just produced, all of them stored) saves reading
+    them back; a resumed run reads the store, which also holds the earlier results.
+    """
     order = {item.key: n for n, item in enumerate(prepared.items)}
-    results = sorted((r for r in store.results(prepared.run_id) if r.key in order),
-                     key=lambda r: order[r.key])
+    source = fresh if fresh is not None else store.results(prepared.run_id)
+    results = sorted((r for r in source if r.key in order), key=lambda r: order[r.key])
     options = prepared.options
     return RunLog(
         run_id=prepared.run_id,

@@ -186,13 +186,22 @@ class RunStore:
 
     def add(self, run_id: str, result: CaseResult) -> None:
         """Store one finished result (replacing an earlier one with the same key)."""
-        body = result.model_dump_json()
+        self.add_many(run_id, [result])
+
+    def add_many(self, run_id: str, results: list[CaseResult]) -> None:
+        """Store finished results in one transaction (a group commit)."""
+        rows = [(run_id, r.suite, r.case_id, r.model, r.repeat, r.model_dump_json())
+                for r in results]
         with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO results (run_id, suite, case_id, model, repeat, body) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (run_id, result.suite, result.case_id, result.model, result.repeat, body),
-            )
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO results (run_id, suite, case_id, model, repeat, "
+                    "body) VALUES (?, ?, ?, ?, ?, ?)", rows)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def finished(self, run_id: str) -> set[ResultKey]:
         with self._lock:

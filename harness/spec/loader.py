@@ -363,19 +363,38 @@ def _dataset_cases(
     shown = _display(target)
     raw = target.read_bytes()
     hasher.update(raw)
-    try:
-        if fmt == "csv":
+    records: list[tuple[int, dict[str, Any]]] = []
+    if fmt == "csv":
+        try:
             frame = pd.read_csv(target, dtype=str, keep_default_na=False)
-            first_row_line = 2  # line 1 is the header
-        else:
-            frame = pd.read_json(target, lines=True, dtype=False)
-            first_row_line = 1
-    except Exception as exc:  # pandas raises many kinds; all mean "this file is not usable"
-        errors.add((*loc, "path"), f"cannot read dataset '{shown}': {str(exc).splitlines()[0]}")
-        return []
+        except Exception as exc:  # pandas raises many kinds; all mean "not usable"
+            errors.add((*loc, "path"),
+                       f"cannot read dataset '{shown}': {str(exc).splitlines()[0]}")
+            return []
+        columns = [str(c) for c in frame.columns]
+        # line 1 is the header (rows with quoted newlines shift later lines; rare)
+        records = [(n + 2, {str(k): v for k, v in rec.items()})
+                   for n, rec in enumerate(frame.to_dict(orient="records"))]
+    else:
+        # JSON lines are read with json itself: nested values and types stay as written
+        # (pandas would turn missing keys into NaN and numbers into numpy scalars).
+        seen_columns: dict[str, None] = {}
+        for number, text in enumerate(raw.decode("utf-8", "replace").splitlines(), 1):
+            if not text.strip():
+                continue
+            try:
+                record = json.loads(text)
+            except ValueError as exc:
+                errors.problems.append(Problem(shown, number, f"not valid JSON: {exc}"))
+                continue
+            if not isinstance(record, dict):
+                errors.problems.append(Problem(shown, number, "each line must be a JSON object"))
+                continue
+            seen_columns.update(dict.fromkeys(str(k) for k in record))
+            records.append((number, record))
+        columns = list(seen_columns)
     if dataset.limit is not None:
-        frame = frame.head(dataset.limit)
-    columns = [str(c) for c in frame.columns]
+        records = records[: dataset.limit]
     for key in ("id", "context"):
         column = getattr(dataset, key)
         if column is not None and "{" not in column and column not in columns:
@@ -386,9 +405,8 @@ def _dataset_cases(
     expect = [((*loc, "expect", i), spec) for i, spec in enumerate(dataset.expect)]
     out: list[CaseSpec] = []
     stem = Path(dataset.path).stem.replace(" ", "_")
-    for row_index, record in enumerate(frame.to_dict(orient="records")):
+    for row_index, (row_line, record) in enumerate(records):
         row = {str(k): _plain(v) for k, v in record.items()}
-        row_line = first_row_line + row_index
         source = f"{shown}:{row_line}"
         if dataset.id is None:
             case_id = f"{stem}-{row_index + 1}"
