@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,9 @@ import yaml
 
 from harness import runner
 from harness.providers.base import RETRYABLE
+from harness.providers.base import Provider
 from harness.providers.litellm_provider import LiteLLMProvider, load_litellm
+from harness.providers.transport import LeanProvider
 from harness.results import CaseResult, ModelInfo, RunLog, SuiteInfo
 from harness.runner import RetryPolicy, RunSettings
 from harness.spec.loader import LoadedSuite, load_suite
@@ -34,6 +36,21 @@ SECRET = "sk-test-SECRET123456789abc"
 def _litellm_imported() -> None:
     """Import LiteLLM once up front, so no test's timing includes the import."""
     load_litellm()
+
+
+PROVIDERS: dict[str, Callable[[], Provider]] = {
+    "lean": LeanProvider,  # the default: LiteLLM routes over the shared aiohttp transport
+    "litellm": LiteLLMProvider,  # litellm.acompletion for every call
+}
+_provider: list[Callable[[], Provider]] = [LeanProvider]
+
+
+@pytest.fixture(autouse=True, params=sorted(PROVIDERS))
+def transport(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Every runner behaviour holds on both paths a call can take."""
+    _provider[0] = PROVIDERS[request.param]
+    yield request.param
+    _provider[0] = LeanProvider
 
 
 def case(case_id: str, question: str, *expect: Any) -> dict[str, Any]:
@@ -71,7 +88,17 @@ def run(
 ) -> list[CaseResult]:
     settings = RunSettings(concurrency=concurrency, retry=retry, cache=cache)
     items = runner.plan([suite])
-    return asyncio.run(runner.execute(items, LiteLLMProvider(), settings)).results
+    return asyncio.run(_execute(items, settings))
+
+
+async def _execute(items: list[runner.WorkItem], settings: RunSettings) -> list[CaseResult]:
+    provider = _provider[0]()
+    try:
+        return (await runner.execute(items, provider, settings)).results
+    finally:
+        closer = getattr(provider, "aclose", None)
+        if closer is not None:
+            await closer()
 
 
 def only(results: list[CaseResult]) -> CaseResult:

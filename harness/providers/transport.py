@@ -96,7 +96,7 @@ class LeanProvider:
             model=name,
             url=request.api_base.rstrip("/") + "/chat/completions",
             headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
-            optional_params={"stream": False, **params},
+            optional_params=params,
             config=None,
             price_in=None,
             price_out=None,
@@ -176,6 +176,8 @@ class LeanProvider:
                 model=route.model, messages=messages,
                 optional_params=dict(route.optional_params), litellm_params={}, headers={})
             body.update(body.pop("extra_body", None) or {})  # as the OpenAI SDK does
+            if body.get("stream") is False:
+                del body["stream"]  # the SDK leaves a false stream out of the request too
         payload = json.dumps(body)
         session = await self._get_session()
         import aiohttp
