@@ -126,7 +126,8 @@ def main() -> None:
           f"{'per call ms':>11} {'fixed s':>7} {'CPU s':>6} {'RSS MB':>7} {'passed':>7}")
     rows = []
     for i, r in enumerate(runs, 1):
-        row = {**r, "eff_wall": ideal / r["wall"], "eff_span": ideal / r["span"] if r["span"] else 0,
+        row = {**r, "eff_wall": ideal / r["wall"],
+               "eff_span": ideal / r["span"] if r["span"] else 0,
                "calls_s": calls / r["wall"], "per_call_ms": 1000 * r["span"] / calls,
                "fixed": r["wall"] - r["span"]}
         rows.append(row)

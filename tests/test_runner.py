@@ -18,8 +18,7 @@ import pytest
 import yaml
 
 from harness import runner
-from harness.providers.base import RETRYABLE
-from harness.providers.base import Provider
+from harness.providers.base import RETRYABLE, Provider
 from harness.providers.litellm_provider import LiteLLMProvider, load_litellm
 from harness.providers.transport import LeanProvider
 from harness.results import CaseResult, ModelInfo, RunLog, SuiteInfo

@@ -13,7 +13,6 @@ path. ``HARNESS_TRANSPORT=litellm`` sends everything through LiteLLM.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import time
@@ -191,7 +190,7 @@ class LeanProvider:
                 raw = await response.read()
                 status = response.status
                 retry_after = response.headers.get("Retry-After")
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             return _failed("timeout", f"no answer within {request.timeout:g} s", started)
         except aiohttp.ClientError as exc:
             return _failed("connection", f"{type(exc).__name__}: {exc}", started)
