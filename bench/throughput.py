@@ -67,6 +67,29 @@ def http(url: str, method: str = "GET") -> dict[str, object]:
         return dict(json.loads(resp.read()))
 
 
+def fill_store(path: Path, count: int) -> None:
+    """A run store already holding ``count`` results of 100 earlier runs."""
+    sys.path.insert(0, str(ROOT))
+    from harness.results import CaseResult, CheckRecord
+    from harness.store import RunStore
+
+    store = RunStore(path)
+    per_run = max(1, count // 100)
+    for run in range(0, count, per_run):
+        run_id = f"earlier-{run:07d}"
+        store.create_run(run_id, f"2026-01-01T00:00:{run % 60:02d}", {"options": {}})
+        batch = [
+            CaseResult(suite="throughput", case_id=f"case-{i:06d}", model="openai/mock-a",
+                       model_id="openai/mock-a", status="passed",
+                       messages=[{"role": "user", "content": f"Case {i}: reply in json"}],
+                       output='{"ok": true, "hash": "0123456789ab", "words": 7}',
+                       checks=[CheckRecord(check="is_json", passed=True, reason="valid JSON")])
+            for i in range(run, min(count, run + per_run))
+        ]
+        store.add_many(run_id, batch)
+    store.close()
+
+
 def one_run(workdir: Path, base: str, concurrency: int, extra: list[str]) -> dict[str, float]:
     http(f"{base}/reset", "POST")
     out = workdir / "out"
@@ -102,6 +125,8 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=100.0)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--json", action="store_true", help="one JSON line per rep")
+    parser.add_argument("--store-results", type=int, default=0, metavar="K",
+                        help="first fill the run store with K results of earlier runs")
     parser.add_argument("extra", nargs="*", help="extra arguments for harness run (after --)")
     args = parser.parse_args()
     if not (SHARED / "mock_llm_server.py").exists():
@@ -114,6 +139,8 @@ def main() -> None:
                             "--out-dir", str(workdir), "--base-url", f"{base}/v1"],
                            check=True, capture_output=True)
             (workdir / "throughput.suite.yaml").write_text(SUITE.format(base=f"{base}/v1"))
+            if args.store_results:
+                fill_store(workdir / "out" / "runs.sqlite", args.store_results)
             calls = 2 * args.cases
             ideal = calls * args.latency_ms / 1000 / args.concurrency
             one_run(workdir, base, args.concurrency, args.extra)  # warm-up: page cache, pyc
