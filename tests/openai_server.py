@@ -19,6 +19,13 @@ Faults are chosen per chat request, first match wins:
 
 A fault may be given as a ``Fault`` or as a short name: "401", "429", "500", "503",
 "hang", "reset", "invalid_json", "empty_choices".
+
+``usage.prompt_tokens`` counts the words of the messages, unless a ``tokenizer`` is given:
+a callable ``(messages) -> int`` that counts them the way the real provider does (a test
+of cost estimates passes one built on tiktoken). ``in_flight_for`` and
+``max_in_flight_for`` count, per model (the body's ``model``), requests from their arrival
+until their reply starts to go out: a client that sends its next request the moment a
+reply arrives is never counted twice, however slowly the server's thread winds down.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ from typing import Any, Literal
 FaultKind = Literal["status", "hang", "reset", "invalid_json", "empty_choices"]
 Script = Callable[[dict[str, Any]], str] | Mapping[str, str]
 FaultFn = Callable[[int, dict[str, Any]], "Fault | str | None"]
+Tokenizer = Callable[[list[dict[str, Any]]], int]
 
 _ERROR_TYPES = {
     400: "invalid_request_error",
@@ -248,6 +256,7 @@ class OpenAIServer:
         random_faults: Iterable[Fault | str] = ("500", "503", "429"),
         models: Iterable[str] = ("mock-a", "mock-b"),
         finish_reason: str = "stop",
+        tokenizer: Tokenizer | None = None,
     ) -> None:
         self.latency_ms = latency_ms
         self.script = script
@@ -255,6 +264,7 @@ class OpenAIServer:
         self.random_faults = [Fault.parse(f) for f in random_faults]
         self.models = list(models)
         self.finish_reason = finish_reason
+        self.tokenizer = tokenizer
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -285,6 +295,8 @@ class OpenAIServer:
             self.served: list[str] = []  # per request: "ok" or the fault kind it got
             self.in_flight = getattr(self, "in_flight", 0)  # requests still running stay
             self.max_in_flight = self.in_flight
+            self.in_flight_for: Counter[str] = getattr(self, "in_flight_for", Counter())
+            self.max_in_flight_for: Counter[str] = Counter(+self.in_flight_for)
             self.errors: list[str] = []  # tracebacks from inside the server (should stay [])
 
     @property
@@ -386,15 +398,25 @@ class OpenAIServer:
             n = len(self.requests)
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            self.in_flight_for[model] += 1
+            self.max_in_flight_for[model] = max(self.max_in_flight_for[model],
+                                                self.in_flight_for[model])
+        answering = True
         try:
             fault = self._pick_fault(n, body)
             with self._lock:
                 self.served.append("ok" if fault is None else _fault_name(fault))
             self._wait(self.latency_ms / 1000)
+            if fault is None or fault.kind != "hang":  # a hang is still being answered
+                with self._lock:
+                    self.in_flight_for[model] -= 1
+                    answering = False
             self._respond(handler, body, model, n, fault)
         finally:
             with self._lock:
                 self.in_flight -= 1
+                if answering:
+                    self.in_flight_for[model] -= 1
 
     def _respond(self, handler: _Handler, body: dict[str, Any], model: str, n: int,
                  fault: Fault | None) -> None:
@@ -415,8 +437,11 @@ class OpenAIServer:
             self._wait(fault.seconds)
             handler.cut(b"")
         reply = self.reply_for(body)
-        prompt_tokens = sum(words(_text(m.get("content")))
-                            for m in body.get("messages") or [] if isinstance(m, dict))
+        messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+        if self.tokenizer is not None:
+            prompt_tokens = self.tokenizer(messages)
+        else:
+            prompt_tokens = sum(words(_text(m.get("content"))) for m in messages)
         completion_tokens = words(reply)
         payload: dict[str, Any] = {
             "id": f"chatcmpl-mock-{n}",
