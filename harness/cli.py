@@ -221,19 +221,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         max_cost=args.max_cost, cache=not args.no_cache,
         cache_path=args.cache or ".harness/cache.sqlite", out=args.out, name=args.name,
     )
-    if args.dry_run:
-        return _dry_run(options)
+    if args.dry_run and not args.resume:
+        return _dry_run(options, None)
     store = RunStore(args.store or Path(args.out) / "runs.sqlite")
     try:
-        prepared = prepare(options, store, resume=args.resume)
+        # A run stopped by its budget can only go on with a larger one: the one option a
+        # resume takes from the command line (a total, the part spent so far included).
+        overrides = {"max_cost": args.max_cost} if args.max_cost is not None else {}
+        prepared = prepare(options, store, resume=args.resume, overrides=overrides,
+                           record=not args.dry_run)
         options = prepared.options
-        if prepared.resumed and args.max_cost is not None:
-            # A run stopped by its budget can only go on with a larger one: the one
-            # option a resume takes from the command line (a total, spent part included).
-            options.max_cost = args.max_cost
-        if not prepared.items:
+        if args.dry_run:
+            return _dry_run(options, prepared.remaining)
+        if not prepared.items and not options.shard:
             print("nothing to run: no case matches", file=sys.stderr)
             return EXIT_USAGE
+        if options.max_cost is not None:
+            _warn_unpriced(prepared.remaining)
         models = prepared.model_infos()
         _warn_missing_keys(models, prepared.suites, options)
         done = len(prepared.items) - len(prepared.remaining)
@@ -272,16 +276,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK if everything_passed else EXIT_FAILED
 
 
-def _dry_run(options: Any) -> int:
+def _warn_unpriced(items: Sequence[Any]) -> None:
+    from harness.cost import price
+
+    unpriced = sorted({i.model.id for i in items if price(i.model.id) is None})
+    if unpriced:
+        print(f"warning: LiteLLM's price table does not know {', '.join(unpriced)}; "
+              "--max-cost cannot limit what those calls cost", file=sys.stderr)
+
+
+def _dry_run(options: Any, items: Sequence[Any] | None) -> int:
     """Calls, tokens and cost per model, estimated offline; nothing is sent."""
     from harness.cost import estimate
     from harness.runner import plan
     from harness.session import load_suites, select
     from harness.store import ResponseCache, request_key
 
-    suites = load_suites(options.paths)
-    items = select(plan(suites, options.models, options.api_base, options.repeat),
-                   options.filters, options.limit, options.shard)
+    if items is None:
+        suites = load_suites(options.paths)
+        items = select(plan(suites, options.models, options.api_base, options.repeat),
+                       options.filters, options.limit, options.shard)
     cache = ResponseCache(options.cache_path) if options.cache and \
         Path(options.cache_path).exists() else None
     rows: dict[str, dict[str, Any]] = {}

@@ -14,7 +14,7 @@ import secrets
 import signal
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -160,9 +160,17 @@ def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
 
 
-def prepare(options: RunOptions, store: RunStore, resume: str | None = None) -> Prepared:
+def prepare(
+    options: RunOptions,
+    store: RunStore,
+    resume: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    record: bool = True,
+) -> Prepared:
     """Load and plan a run. With ``resume`` (a run id or 'last'), the stored options are
-    used, the suites must be unchanged, and finished results are not run again."""
+    used (``overrides`` may change those that do not alter the plan, such as max_cost;
+    the change is stored), the suites must be unchanged, and finished results are not
+    run again. ``record=False`` plans without writing anything (a dry run)."""
     if resume is not None:
         try:
             run_id = store.resolve(resume)
@@ -170,6 +178,10 @@ def prepare(options: RunOptions, store: RunStore, resume: str | None = None) -> 
             raise UsageError(str(exc)) from None
         info = store.run_info(run_id)
         options = RunOptions.from_json(info["config"]["options"])
+        if overrides:
+            options = replace(options, **overrides)
+            if record:
+                store.update_config(run_id, {**info["config"], "options": options.to_json()})
         suites = load_suites(options.paths)
         before = info["config"]["fingerprints"]
         now = {s.name: s.fingerprint for s in suites}
@@ -190,6 +202,7 @@ def prepare(options: RunOptions, store: RunStore, resume: str | None = None) -> 
         remaining = [i for i in items if i.key not in done]
     else:
         remaining = list(items)
+    if resume is None and record:
         store.create_run(run_id, created_at, {
             "options": options.to_json(),
             "fingerprints": {s.name: s.fingerprint for s in suites},

@@ -177,6 +177,11 @@ class RunStore:
         return {"run_id": run_id, "created_at": row[0], "config": json.loads(row[1]),
                 "status": row[2], "finished_at": row[3]}
 
+    def update_config(self, run_id: str, config: dict[str, Any]) -> None:
+        with self._lock:
+            self._db.execute("UPDATE runs SET config = ? WHERE run_id = ?",
+                             (json.dumps(config, sort_keys=True), run_id))
+
     def set_status(self, run_id: str, status: str, finished_at: str | None = None) -> None:
         with self._lock:
             self._db.execute(

@@ -408,14 +408,17 @@ class OpenAIServer:
                 self.served.append("ok" if fault is None else _fault_name(fault))
             self._wait(self.latency_ms / 1000)
             if fault is None or fault.kind != "hang":  # a hang is still being answered
+                # Stop counting once the reply starts to go out: a client may send its
+                # next request before this thread has finished writing.
                 with self._lock:
+                    self.in_flight -= 1
                     self.in_flight_for[model] -= 1
                     answering = False
             self._respond(handler, body, model, n, fault)
         finally:
-            with self._lock:
-                self.in_flight -= 1
-                if answering:
+            if answering:
+                with self._lock:
+                    self.in_flight -= 1
                     self.in_flight_for[model] -= 1
 
     def _respond(self, handler: _Handler, body: dict[str, Any], model: str, n: int,

@@ -7,6 +7,7 @@ asserts what the user sees: the RunLog, the server's traffic, the printed summar
 
 from __future__ import annotations
 
+import json
 import math
 import sqlite3
 import threading
@@ -284,3 +285,45 @@ def test_summary_lists_errors_per_model_and_kind(
     assert "mock failure 401" in auth_line
     log = RunLog.read(project / "reports" / "err.json")
     assert log.summary["error_kinds"] == {"openai/mock-b": {"server_error": 3, "auth": 1}}
+
+
+def test_a_shard_with_no_cases_succeeds_with_an_empty_runlog(
+    two_suites: Path, openai_server: OpenAIServer
+) -> None:
+    """A parallel CI job whose slice of a small suite is empty must not fail."""
+    log = run_selected(openai_server, "tiny-shard", "--filter", "greeting", "--shard", "5/5")
+    other = [run_selected(openai_server, f"tiny-{i}", "--filter", "greeting", "--shard",
+                          f"{i}/5") for i in range(1, 5)]
+    sizes = sorted([len(log.results), *(len(o.results) for o in other)])
+    assert sizes == [0, 0, 0, 0, 1]  # one case: exactly one shard has it, the rest are empty
+    assert openai_server.count == 1
+
+
+def test_dry_run_of_a_resume_counts_only_what_is_left(
+    two_suites: Path, openai_server: OpenAIServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_selected(openai_server, "first")
+    store = sqlite3.connect("reports/runs.sqlite")
+    run_id = store.execute("SELECT run_id FROM runs").fetchone()[0]
+    store.execute("DELETE FROM results WHERE case_id IN ('greeting', 'farewell')")
+    store.commit()
+    store.close()
+    capsys.readouterr()
+    assert main(["run", "--resume", run_id, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "dry run: 2 calls, nothing sent" in out
+    assert openai_server.count == 7  # the first run only
+
+
+def test_a_budget_given_on_resume_is_kept_for_the_next_resume(
+    two_suites: Path, openai_server: OpenAIServer
+) -> None:
+    run_selected(openai_server, "budget")
+    store = sqlite3.connect("reports/runs.sqlite")
+    run_id = store.execute("SELECT run_id FROM runs").fetchone()[0]
+    store.close()
+    main(["run", "--resume", run_id, "--max-cost", "0.5", "-q"])
+    store = sqlite3.connect("reports/runs.sqlite")
+    config = json.loads(store.execute("SELECT config FROM runs").fetchone()[0])
+    store.close()
+    assert config["options"]["max_cost"] == 0.5
