@@ -1,13 +1,28 @@
 """A self-contained, single-file HTML report rendered from a RunLog.
 
 The page answers "which model does this task well, and what goes wrong": pass rates per
-model and per check, a case-by-model matrix, and a drill-down for every result with the
-prompt, the output and each check's verdict.
+model (with 95% Wilson intervals) and per check, a case-by-model matrix that marks flaky
+repeats, and drill-downs with the prompt, the output and each check's verdict. A run that
+stopped early says so at the top, with the command that resumes it.
+
+Pass rates, intervals, error counts and flaky verdicts come from
+``harness.results.summarize`` over the log's results (never from the stored ``summary``,
+which an older harness may have written), so the report agrees with every other reader of
+the RunLog by construction; slices summarize() does not cut (suite, tag) use the same
+``wilson_interval``.
 
 Everything that came from a suite or a model (prompts, output, reasons, evidence, ids,
 vars) is untrusted. Jinja2 autoescaping is on for the whole template, nothing is marked
 safe, and a Content-Security-Policy with a fresh nonce per render means that even markup
 that slipped through could not load anything or run a script.
+
+Size and speed: 10,000 results must give a page under 10 MB that opens in seconds. Each
+case is one collapsible (a <details> per result made such a page take ten seconds to open),
+what the results of a case share (prompt, variables, context, parameters, check arguments)
+is shown once, identical long outputs are shown once, and a long text shows its start with
+the rest behind a toggle, up to a cap past which only the RunLog has it. In a large run,
+passed results show their verdict and numbers but not their output, and cases in which
+everything passed appear in the matrix only; ``full=True`` renders everything.
 """
 
 from __future__ import annotations
@@ -17,14 +32,15 @@ import json
 import os
 import secrets
 import statistics
-from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from harness.results import CaseResult, RunLog
+from harness.results import CaseResult, RunLog, summarize
+from harness.stats import wilson_interval
 
 if TYPE_CHECKING:
     import jinja2
@@ -44,6 +60,19 @@ _EVIDENCE_LIMIT = 2000  # characters of compact evidence JSON shown per check
 _ARGS_LIMIT = 300
 _REASON_LIMIT = 400  # in the failure lists; the drill-down always shows the whole reason
 _LIST_LIMIT = 200  # rows per failure list before "and N more"
+_TEXT_HEAD = 2000  # characters of a long text shown before its "show the rest" toggle
+_TEXT_CAP = 50_000  # characters of one text put in the page at all; the RunLog has the rest
+_STATUS_LABEL = {
+    "finished": "finished",
+    "interrupted": "interrupted",
+    "max_cost": "stopped at its budget",
+}
+_SAME_OUTPUT_MIN = 200  # outputs at least this long are shown once per case when identical
+# Past either limit a run is "large": its passed results show their verdict and numbers but
+# not their output, and cases where everything passed are left out of the details; that
+# keeps 10,000 results under 10 MB (full=True keeps everything).
+_FULL_RESULTS = 2000
+_FULL_OUTPUT_CHARS = 2_000_000
 
 
 # -- formatting -----------------------------------------------------------------------------
@@ -54,6 +83,15 @@ def _pct(rate: float | None) -> str:
         return "—"
     text = f"{rate * 100:.1f}".rstrip("0").rstrip(".")
     return f"{text}%"
+
+
+def _interval(ci: tuple[float, float] | None) -> str:
+    """``29–71%``; a tenth of a point when the interval is narrow enough to need it."""
+    if ci is None:
+        return ""
+    low, high = ci
+    digits = 0 if high - low >= 0.1 else 1
+    return f"{low * 100:.{digits}f}–{high * 100:.{digits}f}%"
 
 
 def _ms(value: float | None) -> str:
@@ -112,6 +150,10 @@ def _tokens(value: int | None) -> str:
     return "—" if value is None else f"{value:,}"
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
 def _compact(value: Any, limit: int) -> str:
     if not value:
         return ""
@@ -129,10 +171,39 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+def _hash_id(prefix: str, *parts: object) -> str:
+    # stable across renders and runs: the same key always gets the same id
+    key = json.dumps(parts, default=str)
+    return prefix + hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+
+
 def _anchor(result: CaseResult) -> str:
-    # stable across renders and runs: the same case x model x repeat gets the same id
-    key = json.dumps([result.suite, result.case_id, result.model, result.repeat])
-    return "r-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+    return _hash_id("r-", result.suite, result.case_id, result.model, result.repeat)
+
+
+@dataclass(frozen=True)
+class LongText:
+    """A text cut for the page: ``head`` is shown, ``rest`` sits behind a toggle, and
+    ``dropped`` characters past the cap are left to the RunLog."""
+
+    head: str
+    rest: str = ""
+    dropped: int = 0
+
+    @property
+    def total(self) -> int:
+        return len(self.head) + len(self.rest) + self.dropped
+
+    @property
+    def total_text(self) -> str:
+        return f"{self.total:,}"
+
+
+def _long(text: str) -> LongText:
+    if len(text) <= _TEXT_HEAD:
+        return LongText(text)
+    kept = text[:_TEXT_CAP]
+    return LongText(kept[:_TEXT_HEAD], kept[_TEXT_HEAD:], len(text) - len(kept))
 
 
 # -- view model ---------------------------------------------------------------------------
@@ -161,6 +232,14 @@ class Rate:
     @property
     def pct(self) -> str:
         return _pct(self.rate)
+
+    @property
+    def ci(self) -> tuple[float, float] | None:
+        return wilson_interval(self.passed, self.judged) if self.judged else None
+
+    @property
+    def ci_text(self) -> str:
+        return _interval(self.ci)
 
     @property
     def grade(self) -> str:
@@ -193,6 +272,7 @@ class ModelStats:
     model_id: str
     api_base: str | None
     rate: Rate = field(default_factory=Rate)
+    ci: tuple[float, float] | None = None  # from summarize(): the interval everyone reports
     latencies: list[float] = field(default_factory=list)
     costs: list[float] = field(default_factory=list)
     prompt_tokens: int = 0
@@ -200,6 +280,25 @@ class ModelStats:
     tokens_known: bool = False
     cached: int = 0
     best: bool = False
+    best_overlaps: bool = False  # the leader's interval overlaps the runner-up's
+
+    @property
+    def ci_text(self) -> str:
+        return _interval(self.ci)
+
+    @property
+    def whisker(self) -> str:
+        """CSS placing the interval on the stacked bar.
+
+        The bar spans all results, and the pass rate is measured over the judged ones
+        (green + red), so the interval is scaled into that part: its point estimate lands
+        exactly on the green/red boundary, errors or not.
+        """
+        if self.ci is None or not self.rate.total:
+            return ""
+        scale = 100 * self.rate.judged / self.rate.total
+        low, high = self.ci
+        return f"left: {low * scale:.2f}%; width: {(high - low) * scale:.2f}%"
 
     @property
     def mean_latency(self) -> str:
@@ -252,6 +351,7 @@ class MatrixCell:
     href: str
     title: str
     repeats: list[RepeatLink]
+    flaky: bool = False
 
 
 @dataclass(frozen=True)
@@ -263,6 +363,7 @@ class MatrixRow:
     cells: list[MatrixCell]
     problem: bool
     disagree: bool
+    flaky: bool
 
 
 @dataclass(frozen=True)
@@ -271,8 +372,19 @@ class CheckView:
     passed: bool
     score: str
     reason: str
-    args: str
+    args: str  # empty when the case shows the check arguments once for all its results
     evidence: str
+
+
+@dataclass(frozen=True)
+class CaseInput:
+    """What a case sends: shown once per case when all its results sent the same."""
+
+    messages: list[tuple[str, LongText]]
+    vars: str
+    context: list[LongText]
+    params: str
+    checks: list[tuple[str, str]]  # (label, compact args) of each check, in order
 
 
 @dataclass(frozen=True)
@@ -282,21 +394,34 @@ class Drill:
     symbol: str
     checks: list[CheckView]
     failed_checks: list[str]
-    vars: str
-    params: str
-    latency: str
-    cost: str
-    prompt_tokens: str
-    completion_tokens: str
+    facts: list[str]
+    compact: bool  # a passed result of a large run: verdict and numbers, no output
+    output: LongText | None
+    same_output_as: RepeatLink | None
+    error_message: LongText | None
+    own_input: CaseInput | None  # when this result's input differs from its case's
 
 
 @dataclass(frozen=True)
 class DrillGroup:
+    """One case: a single collapsible holding every result of it (a <details> per result
+    made a 10,000-result page take seconds to open)."""
+
+    anchor: str
     suite: str
     case_id: str
     source: str
     tags: list[str]
+    input: CaseInput | None
     items: list[Drill]
+
+    @property
+    def counts(self) -> list[tuple[str, str, int]]:
+        """(status, symbol, count) of the case's results, for its one-line summary."""
+        found = [d.result.status for d in self.items]
+        return [
+            (s, _SYMBOL[s], found.count(s)) for s in ("passed", "failed", "error") if s in found
+        ]
 
 
 @dataclass(frozen=True)
@@ -326,12 +451,50 @@ class ErrorGroup:
 
 
 @dataclass(frozen=True)
+class ErrorLine:
+    """One model's errors for the header: ``claude: 2 × RateLimitError, 1 × Timeout``."""
+
+    model: str
+    count: int
+    kinds: list[tuple[str, int]]
+
+
+@dataclass(frozen=True)
+class FlakyItem:
+    model: str
+    suite: str
+    case_id: str
+    passed: int
+    judged: int
+    errors: int
+    pct: str
+    ci_text: str
+    href: str
+    repeats: list[RepeatLink]
+
+
+@dataclass(frozen=True)
 class SuiteView:
     name: str
     path: str
     description: str
     fingerprint: str
     cases: int
+
+
+@dataclass(frozen=True)
+class StatusView:
+    """Why a run has fewer results than it planned, and how to finish it."""
+
+    status: str
+    why: str
+    finished: int
+    planned: int | None
+    resume: str
+
+    @property
+    def not_run(self) -> int | None:
+        return None if self.planned is None else max(0, self.planned - self.finished)
 
 
 @dataclass
@@ -343,6 +506,12 @@ class ReportView:
     created: str
     finished: str
     duration: str
+    status: str
+    status_label: str
+    stopped: StatusView | None
+    merged_from: list[str]
+    selection: list[str]
+    resumed: bool
     totals: Rate
     suites: list[SuiteView]
     models: list[ModelStats]
@@ -355,7 +524,12 @@ class ReportView:
     errors: list[ErrorGroup]
     error_kinds: list[str]
     error_table: list[tuple[str, list[int]]]
+    error_lines: list[ErrorLine]
+    flaky: list[FlakyItem]  # the first _LIST_LIMIT of them
+    flaky_count: int
     drill: list[DrillGroup]
+    compacted: int  # passed results shown without their output (a large run)
+    omitted_cases: int  # cases of a large run left out of Details: every result passed
     repeats: int
 
 
@@ -363,11 +537,30 @@ def _check_label(name: str, negate: bool) -> str:
     return f"not {name}" if negate else name
 
 
+def _rate(counts: dict[str, Any]) -> Rate:
+    return Rate(
+        int(counts.get("passed", 0)),
+        int(counts.get("failed", 0)),
+        int(counts.get("errors", counts.get("error", 0))),
+    )
+
+
+def _ci(value: Any) -> tuple[float, float] | None:
+    if not value:
+        return None
+    low, high = value
+    return (float(low), float(high))
+
+
 def _cell(
-    results: list[CaseResult], anchors: dict[int, str], where: str, repeats: int
+    results: list[CaseResult],
+    anchors: dict[int, str],
+    model: str,
+    repeats: int,
+    flaky: bool,
 ) -> MatrixCell:
     if not results:
-        return MatrixCell("missing", _SYMBOL["missing"], "not run", "", "not run", [])
+        return MatrixCell("missing", _SYMBOL["missing"], "not run", "", f"{model}: not run", [])
     ordered = sorted(results, key=lambda r: r.repeat)
     statuses = [r.status for r in ordered]
     passed = statuses.count("passed")
@@ -382,16 +575,10 @@ def _cell(
         state = "error"
     # point the cell at the most informative result: the first one that did not pass
     target = next((r for r in ordered if r.status != "passed"), ordered[0])
-    links = [
-        RepeatLink(
-            "#" + anchors[id(r)], r.status, _SYMBOL[r.status], f"repeat {r.repeat}: {r.status}"
-        )
-        for r in ordered
-    ]
     if repeats == 1 and len(ordered) == 1:
         only = ordered[0]
         text = {"passed": "pass", "failed": "fail", "error": "error"}[only.status]
-        title = f"{only.status}: {where}"
+        title = f"{model}: {only.status}"
         if only.status == "failed":
             failed = [_check_label(c.check, c.negate) for c in only.checks if not c.passed]
             if failed:
@@ -399,35 +586,123 @@ def _cell(
         elif only.error is not None:
             title += f" — {only.error.kind}"
         return MatrixCell(state, _SYMBOL[state], text, "#" + anchors[id(target)], title, [])
-    text = f"{passed}/{len(ordered)}"
-    title = f"{passed} of {len(ordered)} repeats passed: {where}"
-    return MatrixCell(state, _SYMBOL[state], text, "#" + anchors[id(target)], title, links)
-
-
-def _drill(result: CaseResult, anchor: str) -> Drill:
-    checks = [
-        CheckView(
-            label=_check_label(c.check, c.negate),
-            passed=c.passed,
-            score=_score(c.score),
-            reason=c.reason,
-            args=_compact(c.args, _ARGS_LIMIT),
-            evidence=_compact(c.evidence, _EVIDENCE_LIMIT),
+    links = [
+        RepeatLink(
+            "#" + anchors[id(r)], r.status, _SYMBOL[r.status], f"repeat {r.repeat}: {r.status}"
         )
-        for c in result.checks
+        for r in ordered
     ]
-    return Drill(
-        anchor=anchor,
-        result=result,
-        symbol=_SYMBOL[result.status],
-        checks=checks,
-        failed_checks=[c.label for c in checks if not c.passed],
-        vars=_pretty(result.vars) if result.vars else "",
+    title = f"{model}: {passed} of {len(ordered)} repeats passed"
+    return MatrixCell(
+        state,
+        _SYMBOL[state],
+        f"{passed}/{len(ordered)}",
+        "#" + anchors[id(target)],
+        title,
+        links,
+        flaky,
+    )
+
+
+def _check_defs(result: CaseResult) -> list[tuple[str, str]]:
+    return [(_check_label(c.check, c.negate), _compact(c.args, _ARGS_LIMIT)) for c in result.checks]
+
+
+def _input(result: CaseResult, checks: list[tuple[str, str]]) -> CaseInput:
+    return CaseInput(
+        messages=[(m.get("role", "?"), _long(m.get("content", ""))) for m in result.messages],
+        vars=_vars(result.vars),
+        context=[_long(doc) for doc in result.context],
         params=_compact(result.params, _EVIDENCE_LIMIT),
-        latency=_ms(result.latency_ms),
-        cost=_usd(result.cost_usd),
-        prompt_tokens=_tokens(result.usage.prompt_tokens),
-        completion_tokens=_tokens(result.usage.completion_tokens),
+        checks=checks,
+    )
+
+
+def _vars(values: dict[str, Any]) -> str:
+    if not values:
+        return ""
+    text = _compact(values, _EVIDENCE_LIMIT)
+    return text if len(text) <= 100 else _pretty(values)
+
+
+def _same_input(a: CaseResult, b: CaseResult) -> bool:
+    return (a.messages, a.vars, a.context, a.params) == (b.messages, b.vars, b.context, b.params)
+
+
+def _facts(result: CaseResult, show_params: bool) -> list[str]:
+    # the model id is in the models table; "stop" is the finish reason worth no words
+    facts = [_ms(result.latency_ms)]
+    usage = result.usage
+    if usage.prompt_tokens is not None or usage.completion_tokens is not None:
+        facts.append(
+            f"{_tokens(usage.prompt_tokens)} in / {_tokens(usage.completion_tokens)} out tokens"
+        )
+    if result.cost_usd is not None:
+        facts.append(_usd(result.cost_usd))
+    facts.append(f"attempts: {result.attempts}")
+    if result.cached:
+        facts.append("answered from cache")
+    if result.finish_reason and result.finish_reason != "stop":
+        facts.append(f"finish reason: {result.finish_reason}")
+    if show_params and result.params:
+        facts.append("parameters " + _compact(result.params, _EVIDENCE_LIMIT))
+    return facts
+
+
+def _drill_group(
+    ordered: list[CaseResult], anchors: dict[int, str], repeats: int, compact_passed: bool
+) -> DrillGroup:
+    """The drill-downs of one case, its results in model then repeat order."""
+    first = ordered[0]
+    shared = all(_same_input(first, r) for r in ordered[1:])
+    defs = {tuple(_check_defs(r)) for r in ordered if r.checks}
+    # check arguments are shown once, with the shared prompt, when every result has the same
+    shared_checks = shared and len(defs) == 1
+    case_anchor = _hash_id("c-", first.suite, first.case_id)
+    case_input = None
+    if shared:
+        case_input = _input(first, list(next(iter(defs))) if shared_checks else [])
+    outputs: dict[str, RepeatLink] = {}
+    items: list[Drill] = []
+    for r in ordered:
+        anchor = anchors[id(r)]
+        checks = [
+            CheckView(
+                label=_check_label(c.check, c.negate),
+                passed=c.passed,
+                score=_score(c.score),
+                reason=c.reason,
+                args="" if shared_checks else _compact(c.args, _ARGS_LIMIT),
+                evidence=_compact(c.evidence, _EVIDENCE_LIMIT),
+            )
+            for c in r.checks
+        ]
+        output: LongText | None = None
+        same: RepeatLink | None = None
+        compact = compact_passed and r.status == "passed"
+        if r.output and not compact:
+            same = outputs.get(r.output) if len(r.output) >= _SAME_OUTPUT_MIN else None
+            if same is None:
+                output = _long(r.output)
+                label = r.model + (f", repeat {r.repeat}" if repeats > 1 else "")
+                outputs.setdefault(r.output, RepeatLink("#" + anchor, r.status, "", label))
+        items.append(
+            Drill(
+                anchor=anchor,
+                result=r,
+                symbol=_SYMBOL[r.status],
+                checks=checks,
+                failed_checks=[c.label for c in checks if not c.passed],
+                facts=_facts(r, show_params=not shared),
+                compact=compact,
+                output=output,
+                same_output_as=same,
+                error_message=_long(r.error.message) if r.error is not None else None,
+                own_input=None if shared else _input(r, []),
+            )
+        )
+    return DrillGroup(
+        case_anchor, first.suite, first.case_id, first.source, first.tags, case_input, items
     )
 
 
@@ -437,8 +712,49 @@ def _rows(
     return [TableRow(k, [counts.get((k, m)) for m in models]) for k in keys]
 
 
-def _view(log: RunLog, title: str | None) -> ReportView:
+def _status(log: RunLog) -> StatusView | None:
+    settings = log.settings
+    status = settings.get("status")
+    if not isinstance(status, str) or status == "finished":
+        return None
+    if status == "interrupted":
+        why = "interrupted"
+    elif status == "max_cost":
+        budget = settings.get("max_cost")
+        why = (
+            f"stopped before exceeding the ${budget:g} budget"
+            if isinstance(budget, int | float)
+            else "stopped before exceeding its budget"
+        )
+    else:
+        why = f"status: {status}"
+    planned = settings.get("planned")
+    return StatusView(
+        status=status,
+        why=why,
+        finished=len(log.results),
+        planned=planned if isinstance(planned, int) else None,
+        resume=f"harness run --resume {log.run_id}",
+    )
+
+
+def _selection(settings: dict[str, Any]) -> list[str]:
+    parts = []
+    filters = settings.get("filters")
+    if filters:
+        items = filters if isinstance(filters, list) else [filters]
+        parts.append("filter " + ", ".join(str(f) for f in items))
+    if settings.get("limit") is not None:
+        parts.append(f"limit {settings['limit']}")
+    if settings.get("shard"):
+        parts.append(f"shard {settings['shard']}")
+    return parts
+
+
+def _view(log: RunLog, title: str | None, full: bool) -> ReportView:
     results = log.results
+    # one source of truth: the same derivation every reader of a RunLog uses
+    summary = summarize(results)
 
     # models: declared order first, then any that only appear in results
     stats: dict[str, ModelStats] = {
@@ -448,31 +764,29 @@ def _view(log: RunLog, title: str | None) -> ReportView:
         if r.model not in stats:
             stats[r.model] = ModelStats(r.model, r.model_id, None)
     names = list(stats)
+    for name, counts in summary["models"].items():
+        stats[name].rate = _rate(counts)
+        stats[name].ci = _ci(counts.get("pass_rate_ci95"))
 
     anchors: dict[int, str] = {}
-    seen: Counter[str] = Counter()
+    seen: dict[str, int] = defaultdict(int)
     for r in results:
         base = _anchor(r)
         seen[base] += 1
         # a malformed log may repeat a key; keep every anchor unique all the same
         anchors[id(r)] = base if seen[base] == 1 else f"{base}-{seen[base]}"
 
-    totals = Rate()
-    check_counts: dict[tuple[str, str], Rate] = {}
-    check_names: list[str] = []
+    check_names: dict[str, None] = {}  # first-seen order
     suite_counts: dict[tuple[str, str], Rate] = {}
-    suite_names: list[str] = []
+    suite_names: dict[str, None] = {}
     tag_counts: dict[tuple[str, str], Rate] = {}
     tag_names: set[str] = set()
     cases: dict[tuple[str, str], dict[str, list[CaseResult]]] = {}
-    case_meta: dict[tuple[str, str], CaseResult] = {}
     failures: dict[str, list[FailureItem]] = defaultdict(list)
     error_groups: dict[tuple[str, str], list[CaseResult]] = defaultdict(list)
 
     for r in results:
-        totals = totals.add(r.status)
         s = stats[r.model]
-        s.rate = s.rate.add(r.status)
         if r.latency_ms is not None:
             s.latencies.append(r.latency_ms)
         if r.cost_usd is not None:
@@ -485,13 +799,8 @@ def _view(log: RunLog, title: str | None) -> ReportView:
 
         for c in r.checks:
             label = _check_label(c.check, c.negate)
-            if label not in check_names:
-                check_names.append(label)
-            key = (label, r.model)
-            check_counts[key] = check_counts.get(key, Rate()).add(
-                "passed" if c.passed else "failed"
-            )
-            if not c.passed:
+            check_names.setdefault(label)
+            if not c.passed and len(failures[label]) <= _LIST_LIMIT:
                 failures[label].append(
                     FailureItem(
                         r.model,
@@ -503,8 +812,7 @@ def _view(log: RunLog, title: str | None) -> ReportView:
                     )
                 )
 
-        if r.suite not in suite_names:
-            suite_names.append(r.suite)
+        suite_names.setdefault(r.suite)
         suite_counts[(r.suite, r.model)] = suite_counts.get((r.suite, r.model), Rate()).add(
             r.status
         )
@@ -512,51 +820,88 @@ def _view(log: RunLog, title: str | None) -> ReportView:
             tag_names.add(tag)
             tag_counts[(tag, r.model)] = tag_counts.get((tag, r.model), Rate()).add(r.status)
 
-        case_key = (r.suite, r.case_id)
-        case_meta.setdefault(case_key, r)
-        cases.setdefault(case_key, {}).setdefault(r.model, []).append(r)
-
-        if r.status == "error":
-            kind = r.error.kind if r.error is not None else "unknown"
-            error_groups[(r.model, kind)].append(r)
+        cases.setdefault((r.suite, r.case_id), {}).setdefault(r.model, []).append(r)
+        if r.error is not None:  # grouped as summarize() counts them
+            error_groups[(r.model, r.error.kind)].append(r)
 
     rated = [s for s in stats.values() if s.rate.rate is not None]
     if len(rated) > 1:
         top = max(s.rate.rate or 0.0 for s in rated)
         leaders = [s for s in rated if s.rate.rate == top]
         if len(leaders) == 1:
-            leaders[0].best = True
+            leader = leaders[0]
+            leader.best = True
+            runner_up = max((s for s in rated if s is not leader), key=lambda s: s.rate.rate or 0.0)
+            if leader.ci is not None and runner_up.ci is not None:
+                leader.best_overlaps = leader.ci[0] <= runner_up.ci[1]
 
-    repeats = max((len(rs) for by_model in cases.values() for rs in by_model.values()), default=1)
+    repeat_rows = {(row["suite"], row["case_id"], row["model"]): row for row in summary["repeats"]}
+    flaky_keys = {key for key, row in repeat_rows.items() if row["flaky"]}
+
+    planned_repeats = log.settings.get("repeat")
+    repeats = max(
+        (len(rs) for by_model in cases.values() for rs in by_model.values()),
+        default=1,
+    )
+    if isinstance(planned_repeats, int):  # a run stopped before its second repeat
+        repeats = max(repeats, planned_repeats)
+    large = (
+        len(results) > _FULL_RESULTS
+        or sum(len(r.output or "") for r in results) > _FULL_OUTPUT_CHARS
+    )
+    compact_passed = large and not full
     matrix: list[MatrixRow] = []
     drill: list[DrillGroup] = []
-    for case_key, by_model in cases.items():
-        meta = case_meta[case_key]
-        where = f"{meta.suite} / {meta.case_id}"
-        cells = [_cell(by_model.get(m, []), anchors, f"{where} · {m}", repeats) for m in names]
+    omitted = 0
+    flaky: list[FlakyItem] = []
+    for (suite, case_id), by_model in cases.items():
+        cells = [
+            _cell(by_model.get(m, []), anchors, m, repeats, (suite, case_id, m) in flaky_keys)
+            for m in names
+        ]
         states = {c.state for c in cells if c.state != "missing"}
+        ordered = [r for m in names for r in sorted(by_model.get(m, []), key=lambda r: r.repeat)]
+        if compact_passed and states == {"passed"}:
+            # a large run lists only the cases with something to look into
+            omitted += 1
+            cells = [replace(c, href="") for c in cells]
+        else:
+            drill.append(_drill_group(ordered, anchors, repeats, compact_passed))
         matrix.append(
             MatrixRow(
-                suite=meta.suite,
-                case_id=meta.case_id,
-                tags=meta.tags,
-                source=meta.source,
+                suite=suite,
+                case_id=case_id,
+                tags=ordered[0].tags,
+                source=ordered[0].source,
                 cells=cells,
                 problem=bool(states - {"passed"}),
                 disagree=len(states) > 1,
+                flaky=any(c.flaky for c in cells),
             )
         )
-        items = [
-            _drill(r, anchors[id(r)])
-            for m in names
-            for r in sorted(by_model.get(m, []), key=lambda r: r.repeat)
-        ]
-        drill.append(DrillGroup(meta.suite, meta.case_id, meta.source, meta.tags, items))
+        for m, cell in zip(names, cells, strict=True):
+            if cell.flaky:
+                row = repeat_rows[(suite, case_id, m)]
+                flaky.append(
+                    FlakyItem(
+                        model=m,
+                        suite=suite,
+                        case_id=case_id,
+                        passed=row["passed"],
+                        judged=row["judged"],
+                        errors=row["repeats"] - row["judged"],
+                        pct=_pct(row["pass_rate"]),
+                        ci_text=_interval(_ci(row["ci95"])),
+                        href=cell.href,
+                        repeats=cell.repeats,
+                    )
+                )
 
-    failure_groups = [
-        FailureGroup(label, items[:_LIST_LIMIT], max(0, len(items) - _LIST_LIMIT))
-        for label, items in sorted(failures.items(), key=lambda kv: -len(kv[1]))
-    ]
+    failure_groups = []
+    for label, items in failures.items():
+        count = sum(counts.get(label, {}).get("failed", 0) for counts in summary["checks"].values())
+        failure_groups.append(FailureGroup(label, items[:_LIST_LIMIT], max(0, count - _LIST_LIMIT)))
+    failure_groups.sort(key=lambda g: -(len(g.items) + g.hidden))
 
     errors: list[ErrorGroup] = []
     for (model, kind), rs in sorted(error_groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
@@ -571,13 +916,22 @@ def _view(log: RunLog, title: str | None) -> ReportView:
             for r in rs[:_LIST_LIMIT]
         ]
         errors.append(ErrorGroup(model, kind, len(rs), _clip(example, _REASON_LIMIT), links))
-    error_kinds = sorted({kind for _, kind in error_groups})
+    error_counts: dict[str, dict[str, int]] = summary["error_kinds"]
+    error_kinds = sorted({kind for kinds in error_counts.values() for kind in kinds})
     error_table = [
-        (m, [len(error_groups.get((m, k), [])) for k in error_kinds])
+        (m, [error_counts[m].get(k, 0) for k in error_kinds]) for m in names if m in error_counts
+    ]
+    error_lines = [
+        ErrorLine(
+            m,
+            sum(error_counts[m].values()),
+            sorted(error_counts[m].items(), key=lambda kv: (-kv[1], kv[0])),
+        )
         for m in names
-        if any((m, k) in error_groups for k in error_kinds)
+        if m in error_counts
     ]
 
+    merged = log.settings.get("merged_from")
     return ReportView(
         title=title or f"harness report · {log.run_id}",
         # a fresh nonce per render: only the scripts this template wrote can run
@@ -587,22 +941,44 @@ def _view(log: RunLog, title: str | None) -> ReportView:
         created=_timestamp(log.created_at),
         finished=_timestamp(log.finished_at),
         duration=_duration(log.duration_s),
-        totals=totals,
+        status=str(log.settings.get("status") or ""),
+        status_label=_STATUS_LABEL.get(str(log.settings.get("status")), ""),
+        stopped=_status(log),
+        merged_from=[str(m) for m in merged] if isinstance(merged, list) else [],
+        selection=_selection(log.settings),
+        resumed=bool(log.settings.get("resumed")),
+        totals=Rate(summary["passed"], summary["failed"], summary["errors"]),
         suites=[
             SuiteView(s.name, s.path, s.description or "", s.fingerprint, s.cases)
             for s in log.suites
         ],
         models=list(stats.values()),
         settings=_pretty(log.settings) if log.settings else "",
-        checks=_rows(check_names, check_counts, names),
-        by_suite=_rows(suite_names, suite_counts, names) if len(suite_names) > 1 else [],
+        checks=[
+            TableRow(
+                label,
+                [
+                    _rate(summary["checks"][m][label])
+                    if label in summary["checks"].get(m, {})
+                    else None
+                    for m in names
+                ],
+            )
+            for label in check_names
+        ],
+        by_suite=_rows(list(suite_names), suite_counts, names) if len(suite_names) > 1 else [],
         by_tag=_rows(sorted(tag_names), tag_counts, names),
         matrix=matrix,
         failures=failure_groups,
         errors=errors,
         error_kinds=error_kinds,
         error_table=error_table,
+        error_lines=error_lines,
+        flaky=flaky[:_LIST_LIMIT],
+        flaky_count=len(flaky),
         drill=drill,
+        compacted=summary["passed"] if compact_passed else 0,
+        omitted_cases=omitted,
         repeats=repeats,
     )
 
@@ -614,7 +990,7 @@ def _view(log: RunLog, title: str | None) -> ReportView:
 def _environment() -> jinja2.Environment:
     import jinja2
 
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.PackageLoader("harness.report", "templates"),
         # untrusted text everywhere: escape by default, and the template marks nothing safe
         autoescape=True,
@@ -623,19 +999,27 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    env.filters["num"] = lambda n: f"{n:,}"
+    return env
 
 
-def render_html(log: RunLog, *, title: str | None = None) -> str:
-    """Render ``log`` as one self-contained HTML document (no network, output escaped)."""
+def render_html(log: RunLog, *, title: str | None = None, full: bool = False) -> str:
+    """Render ``log`` as one self-contained HTML document (no network, output escaped).
+
+    In a large run (over 2,000 results or 2 million characters of output) passed results
+    show their verdict and numbers but not their output; ``full=True`` includes it all.
+    """
     template = _environment().get_template("report.html.j2")
-    return template.render(v=_view(log, title))
+    return template.render(v=_view(log, title, full))
 
 
-def write_html(log: RunLog, path: str | os.PathLike[str], *, title: str | None = None) -> Path:
+def write_html(
+    log: RunLog, path: str | os.PathLike[str], *, title: str | None = None, full: bool = False
+) -> Path:
     """Write the HTML report to ``path`` atomically and return the path written."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(target.suffix + ".tmp")
-    tmp.write_text(render_html(log, title=title), encoding="utf-8")
+    tmp.write_text(render_html(log, title=title, full=full), encoding="utf-8")
     tmp.replace(target)
     return target

@@ -195,3 +195,87 @@ def evil_reason() -> str:
 @pytest.fixture
 def result_factory() -> Any:
     return make_result
+
+
+FAIL = [
+    CheckRecord(
+        check="contains",
+        args={"value": "refund"},
+        passed=False,
+        score=0.0,
+        reason="expected 'refund'; found no mention of it",
+    )
+]
+LONG_OUTPUT = "The policy, in full: " + "refunds within 30 days. " * 200 + "END-OF-OUTPUT"
+
+
+def build_repeat_log() -> RunLog:
+    """Three repeats, stopped early: flaky and steady cells, a retried and a cached call,
+    an error among repeats, a planned cell that never ran, and an output too long to show
+    whole."""
+    plan: dict[tuple[str, str], list[str]] = {
+        ("tagline", "gpt-mini"): ["passed", "passed", "passed"],
+        ("tagline", "smollm2"): ["passed", "failed", "passed"],  # flaky
+        ("nda-summary", "gpt-mini"): ["passed", "passed", "error"],  # not flaky: 2/2 judged
+        ("nda-summary", "smollm2"): ["failed", "failed", "failed"],
+        ("policy-inject", "gpt-mini"): ["passed", "failed", "failed"],  # flaky
+        # ("policy-inject", "smollm2") was planned and never ran: the run was interrupted
+    }
+    results: list[CaseResult] = []
+    for (case_id, model), statuses in plan.items():
+        suite = "legal" if case_id != "tagline" else "marketing"
+        for repeat, status in enumerate(statuses):
+            kwargs: dict[str, Any] = {"status": status, "repeat": repeat}
+            if status == "failed":
+                kwargs["checks"] = FAIL
+            if status == "error":
+                kwargs["error"] = ErrorRecord(
+                    kind="Timeout", message="no answer in 60 s", attempts=4
+                )
+                kwargs["attempts"] = 4
+            if (case_id, model, repeat) == ("tagline", "gpt-mini", 1):
+                kwargs["cached"] = True
+                kwargs["attempts"] = 0
+            if (case_id, model, repeat) == ("tagline", "gpt-mini", 2):
+                kwargs["attempts"] = 3
+            if (case_id, model, repeat) == ("nda-summary", "smollm2", 0):
+                kwargs["output"] = LONG_OUTPUT
+            results.append(make_result(suite, case_id, model, **kwargs))
+    return RunLog(
+        run_id="20240601-120000-c0ffee",
+        harness_version="0.1.0",
+        created_at="2024-06-01T12:00:00+00:00",
+        finished_at="2024-06-01T12:03:10+00:00",
+        duration_s=190.0,
+        suites=[
+            SuiteInfo(
+                name="marketing", path="suites/marketing.suite.yaml", fingerprint="f" * 64, cases=1
+            ),
+            SuiteInfo(name="legal", path="suites/legal.suite.yaml", fingerprint="0" * 64, cases=2),
+        ],
+        models=MODELS[:2],
+        settings={
+            "status": "interrupted",
+            "planned": 18,
+            "concurrency": 4,
+            "max_attempts": 4,
+            "repeat": 3,
+            "cache": True,
+            "filters": [],
+            "limit": None,
+            "shard": None,
+            "max_cost": None,
+            "resumed": False,
+        },
+        results=results,
+    )
+
+
+@pytest.fixture
+def repeat_log() -> RunLog:
+    return build_repeat_log()
+
+
+@pytest.fixture
+def long_output() -> str:
+    return LONG_OUTPUT

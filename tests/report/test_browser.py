@@ -125,7 +125,8 @@ def test_matrix_renders_without_errors(open_page: Any, report: Path) -> None:
         "smollm2",
         "claude",
     ]
-    assert page.locator("details.result").count() == 12
+    assert page.locator("section.result").count() == 12
+    assert page.locator("details.case").count() == 4
     # the filter controls exist only for readers with JS, and they work
     assert page.locator("#filters").is_visible()
     page.locator("#f-text").fill("legal")
@@ -155,18 +156,21 @@ def test_clicking_a_cell_opens_its_details(open_page: Any, report: Path) -> None
     page, console = open_page(report)
     cell = _cell(page, "nda-summary", 2)  # claude's RateLimitError
     anchor = (cell.get_attribute("href") or "").removeprefix("#")
-    details = page.locator(f"details#{anchor}")
-    assert details.evaluate("d => d.open") is False
+    result = page.locator(f"section#{anchor}")
+    case = page.locator("details.case").filter(has=result)
+    assert case.evaluate("d => d.open") is False
+    assert not result.is_visible()
     cell.click()
-    assert details.evaluate("d => d.open") is True
+    assert case.evaluate("d => d.open") is True
     assert page.evaluate("location.hash") == f"#{anchor}"
-    box = details.bounding_box()
-    assert box is not None and 0 <= box["y"] < 900, "the details were scrolled into view"
-    assert "RateLimitError" in details.inner_text()
-    assert "429 <too many> requests" in details.inner_text()
-    # a link elsewhere (the failure list) opens its drill-down the same way
+    assert result.is_visible()
+    box = result.bounding_box()
+    assert box is not None and 0 <= box["y"] < 900, "the result was scrolled into view"
+    assert "RateLimitError" in result.inner_text()
+    assert "429 <too many> requests" in result.inner_text()
+    # a link elsewhere (the failure list) opens its case the same way
     page.locator("#problems a", has_text="marketing / tagline").first.click()
-    assert page.locator("details.result[open]").count() == 2
+    assert page.locator("details.case[open]").count() == 2
     assert console.errors == []
 
 
@@ -177,10 +181,9 @@ def test_without_javascript_links_still_navigate(open_page: Any, report: Path) -
     href = cell.get_attribute("href") or ""
     cell.click()
     assert page.url.endswith(href)
-    summary = page.locator(f"details{href} > summary")
-    assert summary.is_visible()
-    summary.click()
-    assert page.locator(f"details{href}").evaluate("d => d.open") is True
+    # Chromium opens a closed <details> when a link points inside it, script or not
+    assert page.locator(f"section{href}").is_visible()
+    assert "Buy stuff." in page.locator(f"section{href}").inner_text()
     assert console.errors == []
 
 
@@ -198,4 +201,45 @@ def test_screenshot_is_a_real_picture(open_page: Any, report: Path, tmp_path: Pa
     page.set_viewport_size({"width": 400, "height": 800})
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0
+    assert console.errors == []
+
+
+def test_stopped_run_banner_and_flaky_filter(
+    open_page: Any, repeat_log: RunLog, tmp_path: Path
+) -> None:
+    page, console = open_page(write_html(repeat_log, tmp_path / "repeat.html"))
+    banner = page.locator("#status-banner")
+    assert banner.is_visible()
+    box = banner.bounding_box()
+    assert box is not None and box["y"] < 200, "the banner is at the top of the page"
+    assert "This run stopped early (interrupted): 15 of 18 planned calls finished" in (
+        banner.inner_text()
+    )
+    assert "harness run --resume 20240601-120000-c0ffee" in banner.inner_text()
+
+    rows = page.locator("#matrix-table tr.case-row")
+    assert rows.count() == 3
+    page.locator("#f-flaky").check()
+    visible = page.locator("#matrix-table tr.case-row:visible")
+    assert visible.count() == 2
+    assert visible.locator("td.case code").all_inner_texts() == ["tagline", "policy-inject"]
+    for i in range(2):
+        assert visible.nth(i).locator("td.mcell.flaky .flaky-badge").is_visible()
+    assert page.locator("#f-count").inner_text() == "2 of 3 cases shown"
+    # the filters combine: flaky and models disagreeing leaves tagline (gpt-mini passed every
+    # repeat); in policy-inject only gpt-mini ran, and a missing cell is no disagreement
+    page.locator("#f-disagree").check()
+    assert page.locator("#f-count").inner_text() == "1 of 3 cases shown"
+    page.locator("#f-flaky").uncheck()
+    page.locator("#f-disagree").uncheck()
+    assert page.locator("#matrix-table tr.case-row:visible").count() == 3
+
+    # a long output shows its start; the rest opens on request and stays text
+    page.locator("#flaky-table a", has_text="marketing / tagline").click()
+    _cell(page, "nda-summary", 1).click()
+    more = page.locator("details.more").first
+    assert more.is_visible()
+    assert "END-OF-OUTPUT" not in page.locator("pre.output:visible").first.inner_text()
+    more.locator("summary").click()
+    assert more.locator("pre").inner_text().endswith("END-OF-OUTPUT")
     assert console.errors == []

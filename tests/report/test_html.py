@@ -8,8 +8,20 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from harness.report import render_html, write_html
-from harness.results import CheckRecord, ModelInfo, RunLog, SuiteInfo
+from harness.report.html import _anchor, _interval
+from harness.results import (
+    CaseResult,
+    CheckRecord,
+    ErrorRecord,
+    ModelInfo,
+    RunLog,
+    SuiteInfo,
+    merge_logs,
+    summarize,
+)
 
 
 class _Tags(HTMLParser):
@@ -84,7 +96,7 @@ def test_malicious_output_is_escaped(run_log: RunLog, payload: str) -> None:
     assert not [a for _, a in tags if any(k.startswith("on") for k in a)], "no event handlers"
     # the hostile case id may sit inside a quoted title (as text), never as markup of its own
     carriers = {k for _, a in tags for k, v in a.items() if v and "window.__pwned" in v}
-    assert carriers <= {"title", "data-search"}
+    assert carriers <= {"title"}
 
 
 def test_ids_tags_and_reasons_are_escaped(
@@ -113,8 +125,11 @@ def test_case_ids_appear(run_log: RunLog) -> None:
 def test_every_result_has_a_drill_down(run_log: RunLog) -> None:
     html = render_html(run_log)
     tags = parse(html)
-    details = [a for t, a in tags if t == "details" and "result" in classes(a)]
+    details = [a for t, a in tags if t == "section" and "result" in classes(a)]
     assert len(details) == len(run_log.results)
+    # one collapsible per case holds its results (10,000 <details> made a page slow to open)
+    cases = [a for t, a in tags if t == "details" and "case" in classes(a)]
+    assert len(cases) == 4
     ids = [a["id"] or "" for a in details]
     assert len(set(ids)) == len(ids)
     assert all(re.fullmatch(r"r-[0-9a-f]{16}", i) for i in ids)
@@ -131,7 +146,7 @@ def test_every_result_has_a_drill_down(run_log: RunLog) -> None:
     assert ids == [
         a["id"]
         for t, a in parse(render_html(run_log))
-        if t == "details" and a.get("id") and "result" in classes(a)
+        if t == "section" and a.get("id") and "result" in classes(a)
     ]
 
 
@@ -206,12 +221,12 @@ def test_repeats_show_k_of_n(result_factory: Callable[..., Any]) -> None:
     assert '<span class="txt">1/1</span>' in html
     mixed = [a for t, a in tags if t == "td" and {"mcell", "mixed"} <= classes(a)]
     assert len(mixed) == 1
-    details = {a["id"] for t, a in tags if t == "details" and "result" in classes(a)}
+    details = {a["id"] for t, a in tags if t == "section" and "result" in classes(a)}
     assert len(details) == 4
     # the cell points at the repeat that failed, the most useful one to open
     link = next(a["href"] for t, a in tags if t == "a" and "cell-link" in classes(a))
     failing = next(
-        a["id"] for t, a in tags if t == "details" and {"result", "failed"} <= classes(a)
+        a["id"] for t, a in tags if t == "section" and {"result", "failed"} <= classes(a)
     )
     assert link == f"#{failing}"
     assert "repeat 1" in html
@@ -249,3 +264,305 @@ def test_write_html(run_log: RunLog, tmp_path: Path) -> None:
     text = target.read_text(encoding="utf-8")
     assert text.startswith("<!DOCTYPE html>")
     assert [p.name for p in target.parent.iterdir()] == ["report.html"]  # no temp file left
+
+
+# -- intervals, repeats, run status, attempts, size ------------------------------------------
+
+
+def _section(html: str, start: str, end: str = "</section>") -> str:
+    """The markup from the tag holding ``start`` to the next ``end``."""
+    rest = html[html.rindex("<", 0, html.index(start) + 1) :]
+    return rest[: rest.index(end)]
+
+
+def _text(html: str) -> str:
+    """Visible text, whitespace collapsed (tags dropped, entities decoded)."""
+
+    class _Text(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__(convert_charrefs=True)
+            self.parts: list[str] = []
+
+        def handle_data(self, data: str) -> None:
+            self.parts.append(data)
+
+    parser = _Text()
+    parser.feed(html)
+    return " ".join(" ".join(parser.parts).split())
+
+
+def _log(results: list[Any], **fields: Any) -> RunLog:
+    models = sorted({r.model for r in results})
+    return RunLog(
+        run_id=fields.pop("run_id", "r"),
+        harness_version="0",
+        created_at="2024-01-01T00:00:00Z",
+        suites=[SuiteInfo(name="s", path="s.suite.yaml", fingerprint="x", cases=1)],
+        models=[ModelInfo(name=m, id=m) for m in models],
+        results=results,
+        **fields,
+    )
+
+
+def test_pass_rate_shows_the_wilson_interval_from_summarize(run_log: RunLog) -> None:
+    html = render_html(run_log)
+    models = _section(html, 'id="models-table"', "</table>")
+    ci = summarize(run_log.results)["models"]
+    # gpt-mini 3/4 and smollm2 2/4: the same interval summarize() reports, in percent
+    assert ci["gpt-mini"]["pass_rate_ci95"] == [0.3006, 0.9544]
+    assert '<span class="pct">75%</span><span class="ci"' in models
+    assert "(30–95%)" in models
+    assert "(15–85%)" in models
+    assert "(44–100%)" in models  # claude: 3/3 judged, its error left out
+    # the whisker sits on the judged (green + red) part of the bar: claude's bar is 3 passed
+    # and 1 error, so its interval is scaled by 3/4 and ends on the green/error boundary
+    whiskers = [a["style"] for t, a in parse(models) if t == "span" and "whisker" in classes(a)]
+    assert len(whiskers) == 3
+    low, high = ci["claude"]["pass_rate_ci95"]
+    assert whiskers[2] == f"left: {low * 75:.2f}%; width: {(high - low) * 75:.2f}%"
+    left, width = (float(part.split(": ")[1].rstrip("%")) for part in whiskers[2].split("; "))
+    assert left + width == pytest.approx(75)
+    # overlapping intervals: the leader's badge comes with a caution
+    assert "highest pass rate" in models and "the lead may be noise" in models
+
+
+def test_report_recomputes_from_results_not_the_stored_summary(run_log: RunLog) -> None:
+    stale = run_log.model_copy(
+        update={"summary": {"models": {"gpt-mini": {"pass_rate": 0.01, "passed": 999}}}}
+    )
+    html = render_html(stale)
+    assert "999" not in html
+    assert '<span class="pct">75%</span>' in html
+
+
+def test_interval_precision_follows_its_width() -> None:
+    assert _interval((0.2904, 0.7096)) == "29–71%"
+    assert _interval((0.9931, 0.9978)) == "99.3–99.8%"  # narrow: a tenth of a point
+    assert _interval(None) == ""
+    big = [result_row("c", "m", "passed" if i % 5 else "failed", i) for i in range(2000)]
+    assert "(78.2–81.7%)" in render_html(_log(big))
+
+
+def result_row(case_id: str, model: str, status: str, repeat: int = 0) -> CaseResult:
+    passed = status == "passed"
+    reason = "found 'answer'" if passed else "expected 'refund'; found no mention of it"
+    return CaseResult(
+        suite="s",
+        case_id=case_id,
+        model=model,
+        model_id=model,
+        repeat=repeat,
+        status="passed" if passed else "failed",
+        messages=[{"role": "user", "content": f"Question {case_id}"}],
+        output="A fine answer.",
+        checks=[CheckRecord(check="contains", passed=passed, reason=reason)],
+    )
+
+
+def test_flaky_cells_are_marked_filterable_and_listed(repeat_log: RunLog) -> None:
+    html = render_html(repeat_log)
+    tags = parse(html)
+    flaky_cells = [a for t, a in tags if t == "td" and {"mcell", "flaky"} <= classes(a)]
+    assert len(flaky_cells) == 2
+    matrix = _section(html, 'id="matrix-table"', "</table>")
+    assert matrix.count('<span class="flaky-badge">~ flaky</span>') == 2
+    # tagline (smollm2 ✓✗✓) and policy-inject (gpt-mini ✓✗✗); nda-summary's gpt-mini
+    # passed twice and errored once, which is not flaky: an error is no verdict
+    rows = [a for t, a in tags if t == "tr" and "case-row" in classes(a)]
+    assert [a.get("data-flaky") for a in rows] == ["1", None, "1"]
+    assert '<input type="checkbox" id="f-flaky">' in html
+    # the header counts them and links to the list
+    totals = _text(_section(html, 'id="totals"', '<table class="suites"'))
+    assert "~ 2 flaky case × model" in totals
+    # the list under "What went wrong": k/n and the Wilson interval of each
+    listed = _text(_section(html, 'id="flaky-table"', "</table>"))
+    assert "smollm2 marketing / tagline 2/3 66.7% (21–94%)" in listed
+    assert "gpt-mini legal / policy-inject 1/3 33.3% (6–79%)" in listed
+    assert "nda-summary" not in listed
+    stats = {(r["case_id"], r["model"]): r for r in summarize(repeat_log.results)["repeats"]}
+    assert stats[("tagline", "smollm2")]["ci95"] == [0.2077, 0.9385]
+    # every link in the list resolves
+    ids = set(attr(tags, "id"))
+    for href in attr(parse(_section(html, 'id="flaky-table"', "</table>")), "href"):
+        assert href[1:] in ids
+
+
+def test_no_flaky_controls_without_repeats(run_log: RunLog) -> None:
+    html = render_html(run_log)
+    assert 'id="f-flaky"' not in html
+    assert "Flaky cases" not in html
+    assert "flaky case × model" not in html
+
+
+def test_repeats_that_agree_are_not_flaky() -> None:
+    results = [result_row("c1", "m1", "passed", i) for i in range(3)]
+    results += [result_row("c1", "m2", "failed", i) for i in range(3)]
+    html = render_html(_log(results))
+    assert "No flaky cases" in html
+    assert "~ flaky" not in _section(html, "<tbody>", "</tbody>")
+    assert "flaky case × model" not in html
+
+
+def test_interrupted_run_says_so_at_the_top(repeat_log: RunLog) -> None:
+    html = render_html(repeat_log)
+    banner = _section(html, 'id="status-banner"', "</div>")
+    assert html.index('id="status-banner"') < html.index('id="totals"')
+    assert _text(banner).startswith(
+        "This run stopped early (interrupted): 15 of 18 planned calls finished; resume with "
+        "harness run --resume 20240601-120000-c0ffee"
+    )
+    assert "3 planned calls did not run" in _text(banner)
+    # the case × model that never ran still shows as not run
+    assert html.count('class="mcell missing"') == 1
+    assert "not run" in _section(html, 'id="matrix-table"', "</table>")
+
+
+def test_budget_stop_names_the_budget(run_log: RunLog) -> None:
+    log = run_log.model_copy(
+        update={"settings": {"status": "max_cost", "planned": 20, "max_cost": 2.5}}
+    )
+    banner = _text(_section(render_html(log), 'id="status-banner"', "</div>"))
+    assert banner.startswith(
+        "This run stopped early (stopped before exceeding the $2.5 budget): 12 of 20 planned "
+        "calls finished; resume with harness run --resume run-20240601-abc123"
+    )
+
+
+def test_finished_run_has_no_banner(run_log: RunLog) -> None:
+    log = run_log.model_copy(update={"settings": {"status": "finished", "planned": 12}})
+    html = render_html(log)
+    assert 'id="status-banner"' not in html
+    assert "stopped early" not in html
+
+
+def test_merged_log_names_its_runs(run_log: RunLog) -> None:
+    parts = [
+        run_log.model_copy(
+            update={
+                "run_id": f"run-{n}",
+                "results": [r for r in run_log.results if (r.model == "claude") == bool(n)],
+            }
+        )
+        for n in range(2)
+    ]
+    html = render_html(merge_logs(parts))
+    merged = _section(html, 'id="merged-from"', "</p>")
+    assert _text(merged) == "Merged from runs run-0 , run-1 ."
+    assert "<code>run-0</code>, <code>run-1</code>" in merged
+    assert 'id="status-banner"' not in html
+
+
+def test_errors_are_summarised_in_the_header(
+    run_log: RunLog, result_factory: Callable[..., Any]
+) -> None:
+    timeout = ErrorRecord(kind="Timeout", message="no answer")
+    extra = [
+        result_factory("legal", f"extra-{i}", "claude", status="error", error=timeout)
+        for i in range(2)
+    ]
+    log = run_log.model_copy(update={"results": [*run_log.results, *extra]})
+    html = render_html(log)
+    line = _section(html, 'id="error-summary"', "</p>")
+    assert html.index('id="error-summary"') < html.index('id="models"')
+    # most frequent kind first, and a link to the full table
+    assert _text(line) == "! 3 errors claude 2 × Timeout , 1 × RateLimitError see errors"
+    assert 'href="#errors"' in line
+    assert 'id="error-summary"' not in render_html(_log([result_row("c", "m", "passed")]))
+
+
+def test_drill_down_shows_attempts_and_cache(repeat_log: RunLog) -> None:
+    html = render_html(repeat_log)
+    by_id = {}
+    for r in repeat_log.results:
+        text = _text(_section(html, f'id="{_anchor(r)}"'))
+        by_id[(r.case_id, r.model, r.repeat)] = text
+    assert "attempts: 1" in by_id[("tagline", "gpt-mini", 0)]
+    assert "attempts: 0 · answered from cache" in by_id[("tagline", "gpt-mini", 1)]
+    assert "attempts: 3" in by_id[("tagline", "gpt-mini", 2)]
+    assert "answered from cache" not in by_id[("tagline", "gpt-mini", 2)]
+    error = by_id[("nda-summary", "gpt-mini", 2)]
+    assert "attempts: 4" in error and "Timeout after 4 attempts" in error
+
+
+def test_long_output_shows_its_start_and_the_rest_behind_a_toggle(
+    repeat_log: RunLog, long_output: str
+) -> None:
+    html = render_html(repeat_log)
+    more = _section(html, '<details class="more">', "</details>")
+    assert f"show all {len(long_output):,} characters" in more
+    assert "END-OF-OUTPUT" in more
+    head = _section(html, '<pre class="output">The policy', "</pre>")
+    assert len(head) == len('<pre class="output">') + 2000
+    # past the cap the page says where the rest is, and never holds it
+    huge = "x" * 60_000 + "<script>window.__pwned=9</script>" + "ZZTAILZZ"
+    html = render_html(_log([result_row("c", "m", "passed").model_copy(update={"output": huge})]))
+    assert "ZZTAILZZ" not in html and "window.__pwned=9" not in html
+    assert f"{len(huge) - 50_000:,} more characters, left out of this report" in html
+
+
+def test_identical_outputs_and_shared_prompts_are_shown_once(
+    result_factory: Callable[..., Any],
+) -> None:
+    same = "An identical, reasonably long answer. " * 10
+    results = [
+        result_factory("s", "c1", m, output=same, repeat=i) for m in ("a", "b") for i in range(2)
+    ]
+    html = render_html(_log(results))
+    assert html.count(same) == 1
+    assert html.count("The same output as") == 3
+    assert html.count("You write marketing copy.") == 1  # the prompt, once for the case
+    assert "the same for all 4 results" in html
+
+
+def test_a_large_run_stays_small() -> None:
+    """2,400 results: failures in full, passed results as one line, and the cases in which
+    everything passed only in the matrix."""
+    results = [
+        result_row(f"case-{c:04d}", m, "failed" if (c + i) % 4 == 0 else "passed", i)
+        for c in range(600)
+        for m in ("m1", "m2")
+        for i in range(2)
+    ]
+    log = _log(results)
+    html = render_html(log)
+    assert len(html.encode()) / len(results) < 800, "bytes per result"
+    tags = parse(html)
+    failed = sum(r.status == "failed" for r in results)
+    listed = {r.case_id for r in results if r.status == "failed"}
+    assert len(listed) == 300  # cases 0 and 3 (mod 4) have a failure; 1 and 2 passed
+    assert len([a for t, a in tags if t == "details" and "case" in classes(a)]) == 300
+    compact = [a for t, a in tags if t == "section" and "compact" in classes(a)]
+    assert len(compact) == 4 * 300 - failed  # the passed results of the listed cases
+    assert html.count("A fine answer.") == failed
+    note = _text(_section(html, 'id="compacted"', "</p>"))
+    assert "its 1,800 passed results show their verdict and numbers but not their output" in note
+    assert "the 300 cases in which every result passed are not listed here" in note
+    # a cell of an unlisted case shows its verdict without a link; every link resolves
+    quiet = [a for t, a in tags if t == "span" and "cell-link" in classes(a)]
+    assert len(quiet) == 300 * 2
+    ids = set(attr(tags, "id"))
+    assert all(h[1:] in ids for h in attr(tags, "href") if h.startswith("#"))
+
+    full = render_html(log, full=True)
+    assert full.count("A fine answer.") == len(results)
+    assert "not their output" not in full
+
+
+def test_selection_and_resume_are_shown(run_log: RunLog) -> None:
+    settings = {
+        "status": "finished",
+        "planned": 12,
+        "filters": ["legal/*"],
+        "limit": 10,
+        "shard": "1/4",
+        "resumed": True,
+    }
+    meta = _text(
+        _section(
+            render_html(run_log.model_copy(update={"settings": settings})),
+            '<dl class="meta">',
+            "</dl>",
+        )
+    )
+    assert "Status finished (resumed)" in meta
+    assert "Selection filter legal/* · limit 10 · shard 1/4" in meta
