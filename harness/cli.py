@@ -82,6 +82,9 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("runlog", metavar="RUNLOG")
     report.add_argument("-o", "--output", metavar="FILE",
                         help="HTML file to write (default: next to the RunLog)")
+    report.add_argument("--full", action="store_true",
+                        help="show every output even in large runs (by default, runs over "
+                        "2,000 results show passed results without their output)")
 
     schema = sub.add_parser("schema", help="print the JSON Schema of suites (or of RunLogs)")
     schema.add_argument("--runlog", action="store_true", help="the RunLog schema instead")
@@ -197,7 +200,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     target = Path(args.output) if args.output else Path(args.runlog).with_suffix(".html")
-    write_html(log, target)
+    write_html(log, target, full=args.full)
     print(f"report: {target}")
     return EXIT_OK
 

@@ -184,7 +184,12 @@ def merge_logs(logs: list[RunLog]) -> RunLog:
         finished_at=max((log.finished_at or "" for log in logs), default="") or None,
         suites=list(suites.values()),
         models=list(models.values()),
-        settings={"merged_from": [log.run_id for log in logs]},
+        settings={
+            "merged_from": [log.run_id for log in logs],
+            "sources": [{"run_id": log.run_id, "status": log.settings.get("status"),
+                         "planned": log.settings.get("planned"),
+                         "results": len(log.results)} for log in logs],
+        },
         results=results,
     )
 
