@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -24,6 +25,34 @@ ErrorKind = Literal[
 RETRYABLE: frozenset[str] = frozenset(
     {"rate_limit", "server_error", "timeout", "connection", "bad_response"}
 )
+
+
+# What an HTTP status says about a failed call, below 500 (5xx is always server_error).
+STATUS_KINDS: dict[int, ErrorKind] = {
+    400: "bad_request",
+    401: "auth",
+    403: "auth",
+    404: "not_found",
+    408: "timeout",
+    413: "context_window",
+    422: "bad_request",
+    429: "rate_limit",
+}
+
+
+def parse_retry_after(value: object) -> float | None:
+    """Seconds to wait from a Retry-After header: a number, or an HTTP date."""
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(str(value)))
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            return max(0.0, parsedate_to_datetime(str(value)).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,14 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from harness.providers.base import Completion, ErrorKind, ProviderError, Request
+from harness.providers.base import (
+    STATUS_KINDS,
+    Completion,
+    ErrorKind,
+    ProviderError,
+    Request,
+    parse_retry_after,
+)
 from harness.secrets import redact
 
 _litellm: Any = None
@@ -36,17 +43,6 @@ def load_litellm() -> Any:
         _litellm = litellm
     return _litellm
 
-
-_STATUS_KINDS: dict[int, ErrorKind] = {
-    400: "bad_request",
-    401: "auth",
-    403: "auth",
-    404: "not_found",
-    408: "timeout",
-    413: "context_window",
-    422: "bad_request",
-    429: "rate_limit",
-}
 
 
 def classify(exc: BaseException) -> ProviderError:
@@ -78,8 +74,8 @@ def classify(exc: BaseException) -> ProviderError:
         status is not None and status >= 500
     ):
         kind = "server_error"
-    elif status in _STATUS_KINDS:
-        kind = _STATUS_KINDS[status]
+    elif status in STATUS_KINDS:
+        kind = STATUS_KINDS[status]
     elif _looks_malformed(message):
         kind = "bad_response"
     elif isinstance(exc, (litellm.APIConnectionError, ConnectionError, OSError)):
@@ -127,20 +123,9 @@ def _retry_after(exc: BaseException) -> float | None:
     if not headers:
         return None
     try:
-        value = headers.get("retry-after") or headers.get("Retry-After")
+        return parse_retry_after(headers.get("retry-after") or headers.get("Retry-After"))
     except AttributeError:
         return None
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except (TypeError, ValueError):
-        from email.utils import parsedate_to_datetime
-
-        try:
-            return max(0.0, parsedate_to_datetime(str(value)).timestamp() - time.time())
-        except (TypeError, ValueError):
-            return None
 
 
 class LiteLLMProvider:

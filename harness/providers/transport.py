@@ -19,7 +19,15 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from harness.providers.base import Completion, ErrorKind, Provider, ProviderError, Request
+from harness.providers.base import (
+    STATUS_KINDS,
+    Completion,
+    ErrorKind,
+    Provider,
+    ProviderError,
+    Request,
+    parse_retry_after,
+)
 from harness.providers.litellm_provider import LiteLLMProvider, load_litellm
 from harness.secrets import redact
 
@@ -28,10 +36,6 @@ from harness.secrets import redact
 LEAN_PROVIDERS = frozenset({"openai", "custom_openai", "hosted_vllm", "lm_studio"})
 OPENAI_BASE = "https://api.openai.com/v1"
 
-_STATUS_KINDS: dict[int, ErrorKind] = {
-    400: "bad_request", 401: "auth", 403: "auth", 404: "not_found", 408: "timeout",
-    413: "context_window", 422: "bad_request", 429: "rate_limit",
-}
 
 
 @dataclass(frozen=True)
@@ -229,28 +233,14 @@ def _http_error(status: int, raw: bytes, retry_after: str | None) -> ProviderErr
             message = err
     except (ValueError, AttributeError):
         pass
-    kind: ErrorKind = "server_error" if status >= 500 else _STATUS_KINDS.get(status, "unknown")
+    kind: ErrorKind = "server_error" if status >= 500 else STATUS_KINDS.get(status, "unknown")
     lowered = f"{code} {message}".lower()
     if "context_length" in lowered or "maximum context" in lowered:
         kind = "context_window"
     elif "content_filter" in lowered or "content_policy" in lowered:
         kind = "content_filter"
     return ProviderError(kind, redact(f"HTTP {status}: {message}")[:2000],
-                         retry_after=_seconds(retry_after), status=status)
-
-
-def _seconds(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        from email.utils import parsedate_to_datetime
-
-        try:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-        except (TypeError, ValueError):
-            return None
+                         retry_after=parse_retry_after(retry_after), status=status)
 
 
 def _parse(raw: bytes, route: Route, latency: float) -> Completion:
