@@ -43,17 +43,25 @@ def request_key(request: Request, repeat: int = 0) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
+def _connect(path: Path, schema: str) -> sqlite3.Connection:
+    """A SQLite database in WAL mode, usable from any thread (callers hold a lock)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    # NORMAL in WAL mode: a commit survives the process dying (not a power cut), and
+    # costs tens of microseconds instead of an fsync.
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.executescript(schema)
+    return db
+
+
 class ResponseCache:
     """Successful completions by request key."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(SCHEMA)
+        self._db = _connect(self.path, SCHEMA)
 
     def get(self, key: str) -> Completion | None:
         with self._lock:
@@ -121,20 +129,15 @@ class UnknownRun(LookupError):
 class RunStore:
     """Every run and each of its results, written the moment a result is finished.
 
-    One SQLite transaction per result, in WAL mode: a process killed at any instant keeps
-    every result it had finished, which is what makes ``--resume`` exact.
+    Results are committed as they finish (the session groups those finished in the same
+    event-loop turn into one transaction), in WAL mode: a process killed at any instant
+    keeps every result committed, which is what makes ``--resume`` exact.
     """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL in WAL mode: a commit survives the process dying (not a power cut), and
-        # costs tens of microseconds instead of an fsync.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(RUNS_SCHEMA)
+        self._db = _connect(self.path, RUNS_SCHEMA)
 
     def create_run(self, run_id: str, created_at: str, config: dict[str, Any]) -> None:
         with self._lock:

@@ -30,6 +30,15 @@ def openai_server() -> Iterator[OpenAIServer]:
 
 
 @pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty project folder (it has a pyproject.toml) as the working directory."""
+    (tmp_path / "pyproject.toml").touch()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HARNESS_CACHE", raising=False)
+    return tmp_path
+
+
+@pytest.fixture
 def fresh_cache(tmp_path: Path) -> Iterator[ResponseCache]:
     """An empty response cache in its own folder, closed after the test."""
     cache = ResponseCache(tmp_path / "cache" / "responses.sqlite")

@@ -48,14 +48,6 @@ def _litellm_imported() -> None:
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    (tmp_path / "pyproject.toml").touch()
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("HARNESS_CACHE", raising=False)
-    return tmp_path
-
-
-@pytest.fixture
 def openai_tokens(monkeypatch: pytest.MonkeyPatch) -> Any:
     """prompt_tokens as OpenAI counts them for gpt-4o-mini ("How to count tokens with
     tiktoken", OpenAI cookbook): tiktoken's files ship inside LiteLLM, so nothing is

@@ -31,14 +31,6 @@ def _litellm_imported() -> None:
     load_litellm()
 
 
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    (tmp_path / "pyproject.toml").touch()
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("HARNESS_CACHE", raising=False)
-    return tmp_path
-
-
 def write_suite(path: Path, name: str, cases: list[dict[str, Any]],
                 **extra: Any) -> Path:
     doc = {"suite": name, **extra, "defaults": {"timeout": 10}, "prompt": "{{ q }}",
