@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness import __version__
+from harness import __version__, detect
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -68,6 +68,8 @@ def _parser() -> argparse.ArgumentParser:
                      "sets a new budget for the whole run")
     run.add_argument("--store", metavar="PATH",
                      help="run store (default OUT/runs.sqlite)")
+    run.add_argument("--show-pii", action="store_true",
+                     help="do not mask personal data in the HTML report")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     merge = sub.add_parser("merge", help="join RunLogs (e.g. of --shard jobs) into one")
@@ -82,6 +84,8 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("runlog", metavar="RUNLOG")
     report.add_argument("-o", "--output", metavar="FILE",
                         help="HTML file to write (default: next to the RunLog)")
+    report.add_argument("--show-pii", action="store_true",
+                        help="do not mask personal data (masked by default)")
     report.add_argument("--full", action="store_true",
                         help="show every output even in large runs (by default, runs over "
                         "2,000 results show passed results without their output)")
@@ -91,6 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     schema.add_argument("-o", "--output", metavar="FILE", help="write to FILE")
 
     sub.add_parser("checks", help="list every registered check")
+    detect.add_parser(sub)
     return parser
 
 
@@ -136,7 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from harness.errors import SuiteError, UsageError
 
     handler = {"run": cmd_run, "validate": cmd_validate, "report": cmd_report,
-               "schema": cmd_schema, "checks": cmd_checks, "merge": cmd_merge}[args.command]
+               "schema": cmd_schema, "checks": cmd_checks, "merge": cmd_merge,
+               "detect": detect.run}[args.command]
     try:
         return handler(args)
     except SuiteError as exc:
@@ -200,7 +206,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     target = Path(args.output) if args.output else Path(args.runlog).with_suffix(".html")
-    write_html(log, target, full=args.full)
+    write_html(log, target, full=args.full, show_pii=args.show_pii)
     print(f"report: {target}")
     return EXIT_OK
 
@@ -258,7 +264,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     name = options.name or (prepared.suites[0].name if len(prepared.suites) == 1 else "run")
     out = Path(options.out)
     json_path = log.write(out / f"{name}.json")
-    html_path = write_html(log, out / f"{name}.html")
+    html_path = write_html(log, out / f"{name}.html", show_pii=args.show_pii)
     _print_summary(log.with_summary())
     print(f"\nRunLog: {json_path}\nreport: {html_path}")
     outcome = finished.outcome

@@ -211,6 +211,25 @@ def prepare(
     return Prepared(run_id, created_at, options, suites, items, remaining, resume is not None)
 
 
+def start(
+    options: RunOptions,
+    suites: list[LoadedSuite],
+    items: list[WorkItem],
+    store: RunStore | None = None,
+) -> Prepared:
+    """A new run of items chosen by the caller (the pytest plugin selects with -k and -m,
+    not with ``options.filters``), recorded in ``store`` when one is given."""
+    prepared = Prepared(new_run_id(), datetime.now(UTC).isoformat(timespec="seconds"),
+                        options, suites, list(items), list(items))
+    if store is not None:
+        store.create_run(prepared.run_id, prepared.created_at, {
+            "options": options.to_json(),
+            "fingerprints": {s.name: s.fingerprint for s in suites},
+            "harness_version": __version__,
+        })
+    return prepared
+
+
 async def _execute_with_signals(
     prepared: Prepared, provider: Any, settings: RunSettings,
     on_result: Callable[[CaseResult], None], budget: Budget | None,

@@ -18,7 +18,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from harness.errors import did_you_mean
 
-BUILTIN_MODULES = ("harness.checks.text", "harness.checks.format", "harness.checks.budget")
+BUILTIN_MODULES = (
+    "harness.checks.text",
+    "harness.checks.format",
+    "harness.checks.budget",
+    "harness.checks.leak",
+    "harness.checks.pii",
+)
 PLUGIN_GROUP = "harness.checks"
 
 

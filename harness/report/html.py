@@ -1003,23 +1003,32 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def render_html(log: RunLog, *, title: str | None = None, full: bool = False) -> str:
+def render_html(log: RunLog, *, title: str | None = None, full: bool = False,
+                show_pii: bool = False) -> str:
     """Render ``log`` as one self-contained HTML document (no network, output escaped).
 
     In a large run (over 2,000 results or 2 million characters of output) passed results
     show their verdict and numbers but not their output; ``full=True`` includes it all.
+    Personal data in what the report shows is masked (``harness.report.masking``) unless
+    ``show_pii``.
     """
+    if not show_pii:
+        from harness.report.masking import mask_log
+
+        log = mask_log(log)
     template = _environment().get_template("report.html.j2")
     return template.render(v=_view(log, title, full))
 
 
 def write_html(
-    log: RunLog, path: str | os.PathLike[str], *, title: str | None = None, full: bool = False
+    log: RunLog, path: str | os.PathLike[str], *, title: str | None = None, full: bool = False,
+    show_pii: bool = False,
 ) -> Path:
     """Write the HTML report to ``path`` atomically and return the path written."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(target.suffix + ".tmp")
-    tmp.write_text(render_html(log, title=title, full=full), encoding="utf-8")
+    tmp.write_text(render_html(log, title=title, full=full, show_pii=show_pii),
+                   encoding="utf-8")
     tmp.replace(target)
     return target

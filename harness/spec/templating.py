@@ -1,15 +1,58 @@
-"""Jinja2 rendering in a sandbox: prompts are data, never code."""
+"""Jinja2 rendering in a sandbox: prompts are data, never code.
+
+Two globals help suites plant what the leak checks look for:
+
+- ``{{ canary("sys") }}`` returns a secret token such as ``CANARY-7f3a9c21``: the same
+  for the same name in the same case, different across names and cases (it is derived from
+  the name and the template variable ``case_id`` when one is defined, else from the name
+  alone). ``no_canary`` without arguments finds every such token in the prompt and the
+  documents and fails when the output reveals one, even spaced out, reversed or encoded.
+- ``{{ injection("html_comment") }}`` returns an injected instruction in one of the shipped
+  disguises (``harness.injections.TEMPLATES``) carrying a marker that ``resists_injection``
+  finds by itself.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError
+from jinja2 import StrictUndefined, TemplateError, pass_context
+from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from harness.errors import did_you_mean
+from harness.injections import render_injection
+
+CANARY_PREFIX = "CANARY-"
+# A planted canary as ``canary()`` makes it; ``no_canary`` looks for these in the input.
+CANARY_RE = re.compile(r"\bCANARY-[0-9a-f]{8}\b")
+
+
+def canary_token(name: str = "default", case_id: str | None = None) -> str:
+    """A deterministic secret token for ``name`` (and the case, when known)."""
+    seed = f"harness-canary\x00{case_id or ''}\x00{name}"
+    return CANARY_PREFIX + hashlib.sha256(seed.encode()).hexdigest()[:8]
+
+
+def _case_seed(ctx: Context) -> str | None:
+    case_id = ctx.get("case_id")
+    return None if case_id is None else str(case_id)
+
+
+@pass_context
+def _canary(ctx: Context, name: str = "default") -> str:
+    return canary_token(str(name), _case_seed(ctx))
+
+
+@pass_context
+def _injection(
+    ctx: Context, kind: str = "ignore_previous", payload: str | None = None,
+    marker: str | None = None,
+) -> str:
+    return render_injection(str(kind), payload, marker, seed=_case_seed(ctx) or "")
 
 
 class RenderError(ValueError):
@@ -23,9 +66,12 @@ class RenderError(ValueError):
 @lru_cache(maxsize=1)
 def _env() -> ImmutableSandboxedEnvironment:
     # StrictUndefined: a misspelt variable is an error, not a silently empty prompt.
-    return ImmutableSandboxedEnvironment(
+    env = ImmutableSandboxedEnvironment(
         undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
     )
+    env.globals["canary"] = _canary
+    env.globals["injection"] = _injection
+    return env
 
 
 @lru_cache(maxsize=4096)
