@@ -27,10 +27,10 @@ EXIT_OK, EXIT_BAD_LINES, EXIT_USAGE = 0, 1, 2
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``detect`` and its detectors to the ``harness`` command's subparsers."""
     detect = subparsers.add_parser(
-        "detect", help="find PII in a JSONL file of texts (spans per line)",
-        description="Run a detector over texts, one JSON object per line with a 'text' field "
-        "(and any 'id'; the line number when there is none). Writes one line per input: "
-        "{\"id\": ..., \"spans\": [{\"start\", \"end\", \"type\", \"score\"}]}. "
+        "detect", help="run a deterministic detector (pii, grounding) over a JSONL file",
+        description="Run a detector over a JSONL file, one JSON object per line, and write "
+        "one JSON line per input. pii: reads 'text' (and any 'id'), writes spans; grounding: "
+        "reads 'context' and 'answer', writes a score and a faithful/hallucinated label. "
         "Exit 0: every line read; 1: some lines were bad (reported as FILE:LINE on stderr "
         "and skipped); 2: usage error.",
     )
@@ -53,6 +53,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                      help="the field holding the text (default: text)")
     pii.add_argument("--masked", action="store_true",
                      help="add each span's masked value (j***@acme.com), never the value")
+    from harness.detect_grounding import DESCRIPTION, HELP, add_grounding_arguments
+
+    add_grounding_arguments(which.add_parser("grounding", help=HELP, description=DESCRIPTION))
     parser: argparse.ArgumentParser = detect
     return parser
 
@@ -61,6 +64,10 @@ def run(args: argparse.Namespace) -> int:
     """Run ``harness detect`` as parsed by the parser from ``add_parser``."""
     from harness.errors import UsageError
 
+    if args.detector == "grounding":
+        from harness.detect_grounding import run_grounding
+
+        return run_grounding(args)
     if args.detector != "pii":  # pragma: no cover - argparse allows only known detectors
         raise UsageError(f"unknown detector '{args.detector}'")
     from harness.detectors import pii

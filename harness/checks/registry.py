@@ -24,6 +24,7 @@ BUILTIN_MODULES = (
     "harness.checks.budget",
     "harness.checks.leak",
     "harness.checks.pii",
+    "harness.checks.grounding",
 )
 PLUGIN_GROUP = "harness.checks"
 
