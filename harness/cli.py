@@ -35,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-m", "--model", action="append", default=[], metavar="MODEL",
                      help="LiteLLM model string, repeatable (default: the suite's models), "
                      "e.g. local/smollm2, openai/gpt-4o-mini")
+    run.add_argument("--judge", action="append", default=[], metavar="MODEL",
+                     help="judge model for LLM-judged checks (repeatable; overrides the "
+                     "suite's 'judge:')")
     run.add_argument("--api-base", metavar="URL",
                      help="base URL of an OpenAI-compatible server for the -m models")
     run.add_argument("-c", "--concurrency", type=_positive_int, default=8, metavar="N",
@@ -69,8 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--store", metavar="PATH",
                      help="run store (default OUT/runs.sqlite)")
     run.add_argument("--show-pii", action="store_true",
-                     help="do not mask personal data in the HTML report")
+                     help="do not mask personal data in the reports (HTML, JUnit, Markdown)")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _add_ci_output_options(run)
 
     merge = sub.add_parser("merge", help="join RunLogs (e.g. of --shard jobs) into one")
     merge.add_argument("runlogs", nargs="+", metavar="RUNLOG")
@@ -89,11 +93,13 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--full", action="store_true",
                         help="show every output even in large runs (by default, runs over "
                         "2,000 results show passed results without their output)")
+    _add_ci_output_options(report)
 
     schema = sub.add_parser("schema", help="print the JSON Schema of suites (or of RunLogs)")
     schema.add_argument("--runlog", action="store_true", help="the RunLog schema instead")
     schema.add_argument("-o", "--output", metavar="FILE", help="write to FILE")
 
+    _add_compare_parsers(sub)
     sub.add_parser("checks", help="list every registered check")
     detect.add_parser(sub)
     return parser
@@ -142,7 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     handler = {"run": cmd_run, "validate": cmd_validate, "report": cmd_report,
                "schema": cmd_schema, "checks": cmd_checks, "merge": cmd_merge,
-               "detect": detect.run}[args.command]
+               "detect": detect.run, "compare": cmd_compare,
+               "export": cmd_export}[args.command]
     try:
         return handler(args)
     except SuiteError as exc:
@@ -208,6 +215,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     target = Path(args.output) if args.output else Path(args.runlog).with_suffix(".html")
     write_html(log, target, full=args.full, show_pii=args.show_pii)
     print(f"report: {target}")
+    for line in _write_ci_outputs(args, log, Path(args.runlog)):
+        print(line)
     return EXIT_OK
 
 
@@ -229,6 +238,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         filters=list(args.filter), limit=args.limit, shard=args.shard,
         max_cost=args.max_cost, cache=not args.no_cache,
         cache_path=args.cache or ".harness/cache.sqlite", out=args.out, name=args.name,
+        judges=list(args.judge),
     )
     if args.dry_run and not args.resume:
         return _dry_run(options, None)
@@ -267,6 +277,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     html_path = write_html(log, out / f"{name}.html", show_pii=args.show_pii)
     _print_summary(log.with_summary())
     print(f"\nRunLog: {json_path}\nreport: {html_path}")
+    for line in _write_ci_outputs(args, log, json_path):
+        print(line)
     outcome = finished.outcome
     if outcome.stopped is not None:
         # max_cost is None on a plain interrupt: format it only when it is the reason
@@ -453,3 +465,112 @@ def _short(message: str) -> str:
     text = " ".join(message.split())
     rest = re.sub(r"^(?:(?:litellm\.)?\w*(?:Error|Exception)(?::| -) )+", "", text)
     return rest or text
+
+
+# -- comparison and CI outputs --------------------------------------------------------------
+
+
+def _add_ci_output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--junit", nargs="?", const="", metavar="FILE",
+                        help="also write JUnit XML (one test per case × model) to FILE; "
+                        "without FILE, next to the RunLog as NAME.junit.xml")
+    parser.add_argument("--markdown", nargs="?", const="", metavar="FILE",
+                        help="also write a Markdown summary (for a pull-request comment or "
+                        "$GITHUB_STEP_SUMMARY) to FILE; without FILE, next to the RunLog "
+                        "as NAME.md")
+
+
+def _add_compare_parsers(sub: Any) -> None:
+    compare = sub.add_parser(
+        "compare", help="compare models on the same cases: pass rates, cost, significance",
+        description="Compare the models of one or more RunLogs on the cases they share: "
+        "pass rates with 95% intervals per suite, tag and check, cost and latency, "
+        "failure modes, paired significance tests (exact McNemar, paired bootstrap, "
+        "Holm-adjusted) and a verdict per domain. A model name found in several RunLogs "
+        "is suffixed with @RUN_ID.")
+    compare.add_argument("runlogs", nargs="+", metavar="RUNLOG")
+    compare.add_argument("--markdown", metavar="FILE", help="also write the comparison as "
+                         "Markdown")
+    compare.add_argument("--json", metavar="FILE", help="also write the comparison as JSON")
+
+    export = sub.add_parser("export", help="write a RunLog as a table (CSV or Parquet)",
+                            description="One row per case × model × repeat (pandas).")
+    export.add_argument("runlog", metavar="RUNLOG")
+    export.add_argument("--csv", metavar="FILE", help="write CSV to FILE")
+    export.add_argument("--parquet", metavar="FILE",
+                        help="write Parquet to FILE (needs pyarrow: pip install pyarrow)")
+
+
+def _read_runlog(path: str) -> Any:
+    from harness.errors import UsageError
+    from harness.results import RunLog
+
+    try:
+        return RunLog.read(path)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _write_ci_outputs(args: argparse.Namespace, log: Any, runlog_path: Path) -> list[str]:
+    """The --junit and --markdown files of `run` and `report`; a bare option writes next
+    to the RunLog. Returns what to print."""
+    written = []
+    if args.junit is not None:
+        from harness.report.junit import write_junit
+
+        target = Path(args.junit) if args.junit else runlog_path.with_suffix(".junit.xml")
+        written.append(f"JUnit: {write_junit(log, target, show_pii=args.show_pii)}")
+    if args.markdown is not None:
+        from harness.report.markdown import render_markdown
+
+        comparison = None
+        if len({r.model for r in log.results}) > 1:
+            from harness.compare import compare
+
+            comparison = compare([log])
+        target = Path(args.markdown) if args.markdown else runlog_path.with_suffix(".md")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(render_markdown(log, comparison, show_pii=args.show_pii),
+                          encoding="utf-8")
+        written.append(f"Markdown: {target}")
+    return written
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from harness.compare import compare, render_text
+    from harness.errors import UsageError
+
+    logs = [_read_runlog(p) for p in args.runlogs]
+    try:
+        comparison = compare(logs)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    sys.stdout.write(render_text(comparison))
+    if args.markdown:
+        from harness.report.markdown import render_comparison_markdown
+
+        Path(args.markdown).write_text(render_comparison_markdown(comparison), encoding="utf-8")
+        print(f"\nMarkdown: {args.markdown}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(comparison.to_dict(), indent=1) + "\n",
+                                   encoding="utf-8")
+        print(f"JSON: {args.json}")
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from harness.errors import UsageError
+
+    if not args.csv and not args.parquet:
+        raise UsageError("name what to write: --csv FILE and/or --parquet FILE")
+    from harness.report.export import MissingDependency, write_csv, write_parquet
+
+    log = _read_runlog(args.runlog)
+    if args.parquet:
+        try:
+            print(f"Parquet: {write_parquet(log, args.parquet)}")
+        except MissingDependency as exc:
+            raise UsageError(str(exc)) from None
+    if args.csv:
+        print(f"CSV: {write_csv(log, args.csv)}")
+    return EXIT_OK

@@ -35,6 +35,7 @@ class CheckRecord(_Record):
     score: float | None = None
     reason: str
     evidence: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None  # no verdict (a judge error): neither a pass nor a fail
 
 
 class ErrorRecord(_Record):
@@ -269,6 +270,9 @@ def to_records(log: RunLog) -> list[dict[str, Any]]:
             "error_kind": r.error.kind if r.error else None,
         }
         for c in r.checks:
-            row[f"check.{c.check}"] = c.passed
+            # a negated check is a different column; a check written twice in one case
+            # passes only when every instance passed
+            column = f"check.not {c.check}" if c.negate else f"check.{c.check}"
+            row[column] = row.get(column, True) and c.passed
         rows.append(row)
     return rows

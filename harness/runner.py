@@ -11,14 +11,17 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from harness.checks.registry import CheckInput
+from harness.checks.registry import CheckInput, CheckResult
 from harness.providers.base import Completion, Provider, ProviderError, Request
 from harness.results import CaseResult, CheckRecord, ErrorRecord, Usage
 from harness.spec.loader import CaseSpec, LoadedSuite
 from harness.spec.models import ModelConfig
 from harness.store import ResponseCache, request_key
+
+if TYPE_CHECKING:
+    from harness.judge import JudgeClient
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class RunSettings:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     cache: ResponseCache | None = None
     repeat: int = 1
+    judges: list[ModelConfig] = field(default_factory=list)  # --judge: overrides the suites'
 
 
 @dataclass(frozen=True)
@@ -144,30 +148,76 @@ async def call_with_retries(
 
 
 def score(
-    item: WorkItem, request: Request, completion: Completion, attempts: int, cached: bool
+    item: WorkItem, request: Request, completion: Completion, attempts: int, cached: bool,
+    judge: JudgeClient | None = None,
 ) -> CaseResult:
-    """Run the case's checks on a completion and build its result."""
+    """Run the case's checks on a completion and build its result.
+
+    A case with an async check (an LLM judge) is scored on an event loop of its own; in
+    the runner, ``score_async`` awaits it on the run's loop instead.
+    """
+    if completion.error is None and completion.text is not None and any(
+        b.is_async for b in item.case.checks
+    ):
+        return asyncio.run(score_async(item, request, completion, attempts, cached, judge))
+    inp = _check_input(item, completion, judge)
+    verdicts = [bound(inp) for bound in item.case.checks] if inp is not None else []
+    return _result(item, request, completion, attempts, cached, verdicts)
+
+
+async def score_async(
+    item: WorkItem, request: Request, completion: Completion, attempts: int, cached: bool,
+    judge: JudgeClient | None = None,
+) -> CaseResult:
+    """``score``, awaiting async checks; they run concurrently with one another."""
+    inp = _check_input(item, completion, judge)
+    verdicts: list[CheckResult] = []
+    if inp is not None:
+        verdicts = list(await asyncio.gather(*(b.run_async(inp) for b in item.case.checks)))
+    return _result(item, request, completion, attempts, cached, verdicts)
+
+
+def _check_input(
+    item: WorkItem, completion: Completion, judge: JudgeClient | None
+) -> CheckInput | None:
+    if completion.error is not None or completion.text is None:
+        return None
+    case = item.case
+    return CheckInput(
+        output=completion.text,
+        model=item.model.name,
+        case_id=case.id,
+        vars=case.vars,
+        context=case.context,
+        messages=case.messages,
+        latency_ms=completion.latency_ms,
+        cost_usd=completion.cost_usd,
+        judge=judge,
+    )
+
+
+def _result(
+    item: WorkItem, request: Request, completion: Completion, attempts: int, cached: bool,
+    verdicts: list[CheckResult],
+) -> CaseResult:
     case = item.case
     checks: list[CheckRecord] = []
+    error: ErrorRecord | None = None
     if completion.error is None and completion.text is not None:
-        inp = CheckInput(
-            output=completion.text,
-            model=item.model.name,
-            case_id=case.id,
-            vars=case.vars,
-            context=case.context,
-            messages=case.messages,
-            latency_ms=completion.latency_ms,
-            cost_usd=completion.cost_usd,
-        )
-        for bound in case.checks:
-            verdict = bound(inp)
+        for bound, verdict in zip(case.checks, verdicts, strict=True):
             checks.append(CheckRecord(
                 check=bound.name, args=bound.args, negate=bound.negate, passed=verdict.passed,
                 score=verdict.score, reason=verdict.reason, evidence=verdict.evidence,
+                error=verdict.error,
             ))
-        status = "passed" if all(c.passed for c in checks) else "failed"
-        error = None
+        judge_errors = [f"{c.check}: {c.error}" for c in checks if c.error is not None]
+        if judge_errors:
+            # No verdict is neither a pass nor a fail: the case is an error, like a
+            # provider failure, and the gate decides what it means.
+            status = "error"
+            error = ErrorRecord(kind="judge", message="; ".join(judge_errors))
+        else:
+            status = "passed" if all(c.passed for c in checks) else "failed"
     else:
         status = "error"
         err = completion.error or ProviderError("bad_response", "no text in the response")
@@ -262,6 +312,14 @@ async def execute(
     for queue in queues.values():
         queue.reverse()  # pop() from the end keeps plan order
     stopped: str | None = None
+    judges = _judge_clients(items, provider, settings, overall)
+
+    async def scored(item: WorkItem, request: Request, completion: Completion,
+                     attempts: int, cached: bool) -> CaseResult:
+        if not item.case.has_async_checks:  # the common case stays synchronous and fast
+            return score(item, request, completion, attempts, cached)
+        return await score_async(item, request, completion, attempts, cached,
+                                 judges.get(item.suite.name))
 
     async def one(item: WorkItem) -> None:
         nonlocal stopped
@@ -269,7 +327,7 @@ async def execute(
         key = request_key(request, item.repeat)
         cached = settings.cache.get(key) if settings.cache is not None else None
         if cached is not None:
-            result = score(item, request, cached, attempts=0, cached=True)
+            result = await scored(item, request, cached, attempts=0, cached=True)
         else:
             cost_guess = 0.0
             if budget is not None:
@@ -287,7 +345,9 @@ async def execute(
                     budget.settle(cost_guess, completion.cost_usd if completion else None)
             if settings.cache is not None:
                 settings.cache.put(key, request.model, completion)
-            result = score(item, request, completion, attempts, cached=False)
+            result = await scored(item, request, completion, attempts, cached=False)
+        if budget is not None and item.case.has_async_checks:
+            budget.spent += _judge_cost(result)  # judges spend from the same budget
         done.append(result)
         if on_result is not None:
             on_result(result)
@@ -326,6 +386,35 @@ async def execute(
     if stopped is None and not_run:
         stopped = "max_cost" if budget is not None and budget.refused else "interrupted"
     return Outcome(done, not_run, stopped)
+
+
+def _judge_cost(result: CaseResult) -> float:
+    return sum((c.evidence.get("judge_usage") or {}).get("cost_usd") or 0.0
+               for c in result.checks)
+
+
+def _judge_clients(
+    items: Sequence[WorkItem], provider: Provider, settings: RunSettings,
+    semaphore: asyncio.Semaphore,
+) -> dict[str, JudgeClient]:
+    """Per suite, the client its judge checks call: the command line's judges when given,
+    else the suite's; one provider, cache, retry policy and concurrency limit for all."""
+    from harness.judge import JudgeClient
+
+    clients: dict[str, JudgeClient] = {}
+    by_models: dict[tuple[str, ...], JudgeClient] = {}
+    for item in items:
+        suite = item.suite
+        if suite.name in clients or not item.case.has_async_checks:
+            continue
+        # A client without models still serves checks that name their own judges.
+        models = settings.judges or suite.judges
+        key = tuple(m.model_dump_json() for m in models)
+        if key not in by_models:
+            by_models[key] = JudgeClient(provider, models, settings.retry, settings.cache,
+                                         semaphore, timeout=suite.defaults.timeout)
+        clients[suite.name] = by_models[key]
+    return clients
 
 
 class Progress:

@@ -32,6 +32,7 @@ from harness.runner import (
     resolve_models,
 )
 from harness.spec.loader import LoadedSuite, find_suites, load_suite
+from harness.spec.models import ModelConfig
 from harness.store import ResponseCache, RunStore
 
 
@@ -53,6 +54,7 @@ class RunOptions:
     cache_path: str = ".harness/cache.sqlite"
     out: str = "reports"
     name: str | None = None
+    judges: list[str] = field(default_factory=list)  # --judge: override the suites' judges
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -83,6 +85,21 @@ def load_suites(paths: Sequence[str]) -> list[LoadedSuite]:
                                       f"used by {names[suite.name]}; names must be unique")])
         names[suite.name] = suite.path
     return suites
+
+
+def require_judges(suites: Sequence[LoadedSuite], judges: Sequence[str]) -> None:
+    """A suite whose checks need a judge model must name one, unless --judge gives it."""
+    if judges:
+        return
+    problems = [p for s in suites if not s.judges for p in s.judge_problems]
+    if problems:
+        raise SuiteError(problems)
+
+
+def judge_models(judges: Sequence[str], api_base: str | None) -> list[ModelConfig]:
+    """The command line's judges; like its models, they take --api-base."""
+    return [ModelConfig(id=j, api_base=None if j.startswith("local/") else api_base)
+            for j in judges]
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -195,6 +212,7 @@ def prepare(
         suites = load_suites(options.paths)
         run_id = new_run_id()
         created_at = datetime.now(UTC).isoformat(timespec="seconds")
+    require_judges(suites, options.judges)
     items = select(plan(suites, options.models, options.api_base, options.repeat),
                    options.filters, options.limit, options.shard)
     if resume is not None:
@@ -219,6 +237,7 @@ def start(
 ) -> Prepared:
     """A new run of items chosen by the caller (the pytest plugin selects with -k and -m,
     not with ``options.filters``), recorded in ``store`` when one is given."""
+    require_judges(suites, options.judges)
     prepared = Prepared(new_run_id(), datetime.now(UTC).isoformat(timespec="seconds"),
                         options, suites, list(items), list(items))
     if store is not None:
@@ -284,7 +303,8 @@ def run(
     if options.cache:
         cache = ResponseCache(os.environ.get("HARNESS_CACHE") or options.cache_path)
     settings = RunSettings(concurrency=options.concurrency, cache=cache,
-                           retry=RetryPolicy(max_attempts=options.retries))
+                           retry=RetryPolicy(max_attempts=options.retries),
+                           judges=judge_models(options.judges, options.api_base))
     budget = None
     if options.max_cost is not None:
         spent = sum(r.cost_usd or 0.0 for r in store.results(prepared.run_id))
@@ -356,6 +376,7 @@ def build_log(prepared: Prepared, store: RunStore, status: str, finished_at: str
             "shard": options.shard,
             "max_cost": options.max_cost,
             "resumed": prepared.resumed,
+            "judges": options.judges,
         },
         results=results,
     )

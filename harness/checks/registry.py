@@ -7,16 +7,20 @@ is built from it), so a suite error points at the check's line and names the arg
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import inspect
 import typing
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from harness.errors import did_you_mean
+
+if TYPE_CHECKING:
+    from harness.judge import JudgeClient
 
 BUILTIN_MODULES = (
     "harness.checks.text",
@@ -25,6 +29,7 @@ BUILTIN_MODULES = (
     "harness.checks.leak",
     "harness.checks.pii",
     "harness.checks.grounding",
+    "harness.checks.judge",
 )
 PLUGIN_GROUP = "harness.checks"
 
@@ -41,17 +46,23 @@ class CheckInput:
     messages: tuple[Mapping[str, str], ...] = ()
     latency_ms: float | None = None
     cost_usd: float | None = None
+    judge: JudgeClient | None = None  # set by the runner when the run has judge models
 
 
 @dataclass(frozen=True)
 class CheckResult:
-    """The verdict of one check on one output. ``score`` is in [0, 1] or None."""
+    """The verdict of one check on one output. ``score`` is in [0, 1] or None.
+
+    ``error`` is set when no verdict could be reached (a judge whose answer could not be
+    parsed): ``passed`` is then meaningless and the runner marks the case as an error.
+    """
 
     check: str
     passed: bool
     score: float | None
     reason: str
     evidence: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -60,11 +71,13 @@ class CheckResult:
             "score": self.score,
             "reason": self.reason,
             "evidence": self.evidence,
+            "error": self.error,
         }
 
 
 CheckFn = Callable[[CheckInput], CheckResult]
-Factory = Callable[..., CheckFn]
+AsyncCheckFn = Callable[[CheckInput], Awaitable[CheckResult]]
+Factory = Callable[..., CheckFn | AsyncCheckFn]
 
 
 @dataclass(frozen=True)
@@ -79,6 +92,7 @@ class CheckDef:
     path_args: tuple[str, ...]
     examples: tuple[dict[str, Any], ...]
     args_model: type[BaseModel]
+    needs_judge: bool = False
 
     @property
     def params(self) -> list[str]:
@@ -122,12 +136,15 @@ def check(
     higher_is_better: bool = True,
     path_args: tuple[str, ...] = (),
     examples: tuple[dict[str, Any], ...] = ({},),
+    needs_judge: bool = False,
 ) -> Callable[[Factory], Factory]:
     """Register a check factory under ``name`` (the YAML key).
 
     ``shorthand`` names the argument a bare value fills (``max_words: 60``);
     ``path_args`` are arguments that may name a file relative to the suite;
-    ``examples`` are argument sets the contract test builds the check with.
+    ``examples`` are argument sets the contract test builds the check with;
+    ``needs_judge`` makes the loader require a judge model for suites that use it.
+    The factory may return an ``async def`` function (awaited by the runner).
     """
 
     def register(factory: Factory) -> Factory:
@@ -143,6 +160,7 @@ def check(
             path_args=path_args,
             examples=examples,
             args_model=_args_model(name, factory),
+            needs_judge=needs_judge,
         )
         return factory
 
@@ -185,17 +203,41 @@ class BoundCheck:
     name: str
     args: dict[str, Any]
     negate: bool
-    fn: CheckFn
+    fn: CheckFn | AsyncCheckFn
+    is_async: bool = field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "is_async", inspect.iscoroutinefunction(self.fn))
 
     def __call__(self, inp: CheckInput) -> CheckResult:
+        if self.is_async:
+            # Outside the runner (a script, the contract test): run it on a loop of its own.
+            return asyncio.run(self.run_async(inp))
         try:
-            result = self.fn(inp)
+            result = typing.cast(CheckFn, self.fn)(inp)
         except Exception as exc:  # a check bug must not sink the run; show it as a failure
-            return CheckResult(
-                self.name, False, 0.0, f"check raised {type(exc).__name__}: {exc}",
-                {"internal_error": True},
-            )
-        if not self.negate:
+            return self._raised(exc)
+        return self._finish(result)
+
+    async def run_async(self, inp: CheckInput) -> CheckResult:
+        """The verdict, awaiting the check when it is async (sync checks call through)."""
+        if not self.is_async:
+            return self(inp)
+        try:
+            result = await typing.cast(AsyncCheckFn, self.fn)(inp)
+        except Exception as exc:
+            return self._raised(exc)
+        return self._finish(result)
+
+    def _raised(self, exc: Exception) -> CheckResult:
+        return CheckResult(
+            self.name, False, 0.0, f"check raised {type(exc).__name__}: {exc}",
+            {"internal_error": True},
+        )
+
+    def _finish(self, result: CheckResult) -> CheckResult:
+        # No verdict is no verdict either way round: an error is never negated into a pass.
+        if not self.negate or result.error is not None:
             return result
         score = None if result.score is None else 1.0 - result.score
         return CheckResult(

@@ -38,6 +38,11 @@ class CaseSpec:
     tags: tuple[str, ...] = ()
     source: str = ""  # "path:line" of the case, for failure messages
 
+    @property
+    def has_async_checks(self) -> bool:
+        """Whether scoring must be awaited (an LLM judge, say)."""
+        return any(b.is_async for b in self.checks)
+
 
 @dataclass(frozen=True)
 class LoadedSuite:
@@ -50,6 +55,10 @@ class LoadedSuite:
     defaults: Defaults
     cases: list[CaseSpec]
     fingerprint: str
+    judges: list[ModelConfig] = field(default_factory=list)
+    # Where a check needs a judge model; raised by the session when no judge is configured
+    # (the command line's --judge is known only then).
+    judge_problems: tuple[Problem, ...] = ()
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -91,6 +100,7 @@ class _Collector:
         self.path = path
         self.marked = marked
         self.problems: list[Problem] = []
+        self.judge_uses: dict[int | None, Problem] = {}  # by line: checks needing a judge
 
     def line(self, loc: tuple[str | int, ...]) -> int | None:
         return self.marked.line_for(loc) if self.marked else None
@@ -183,6 +193,8 @@ def load_suite(path: str | Path) -> LoadedSuite:
         defaults=suite.defaults,
         cases=cases,
         fingerprint=hasher.hexdigest()[:16],
+        judges=suite.judge_configs(),
+        judge_problems=tuple(errors.judge_uses.values()),
     )
 
 
@@ -243,6 +255,11 @@ def _case_spec(
         built = _build_check(spec, variables, file, root, case.id, spec_line, errors)
         if built is not None:
             checks.append(built)
+            if get(built.name).needs_judge and not built.args.get("judges"):
+                errors.judge_uses.setdefault(spec_line, Problem(
+                    errors.path, spec_line,
+                    f"case '{case.id}': check '{built.name}' needs a judge model",
+                    "add 'judge: MODEL' to the suite or pass --judge MODEL"))
     if len(errors.problems) > before:
         return None
     return CaseSpec(

@@ -113,6 +113,11 @@ class Suite(_Strict):
     description: str | None = None
     version: int = Field(SUITE_FORMAT_VERSION, ge=1, le=SUITE_FORMAT_VERSION)
     models: list[str | ModelConfig] = Field(default_factory=lambda: _default_models())
+    judge: str | ModelConfig | list[str | ModelConfig] | None = Field(
+        None,
+        description="Judge model(s) for LLM-judged checks (judge, faithful); --judge on "
+        "the command line overrides them.",
+    )
     defaults: Defaults = Field(default_factory=Defaults)
     prompt: str | None = Field(None, description="User prompt (Jinja2 template).")
     messages: list[Message] | None = Field(None, description="Chat messages (Jinja2 templates).")
@@ -125,6 +130,12 @@ class Suite(_Strict):
     def model_configs(self) -> list[ModelConfig]:
         """The suite's models, each as a ModelConfig."""
         return [m if isinstance(m, ModelConfig) else ModelConfig(id=m) for m in self.models]
+
+    def judge_configs(self) -> list[ModelConfig]:
+        """The suite's judge models, each as a ModelConfig."""
+        judges = [] if self.judge is None else (
+            self.judge if isinstance(self.judge, list) else [self.judge])
+        return [m if isinstance(m, ModelConfig) else ModelConfig(id=m) for m in judges]
 
     def datasets(self) -> list[Dataset]:
         if self.dataset is None:

