@@ -536,7 +536,8 @@ class HarnessSession:
                 models=self.settings.models, api_base=self.settings.api_base,
                 concurrency=self.settings.concurrency, repeat=self.settings.repeat or 1,
                 cache=self.settings.cache, cache_path=self.settings.cache_path,
-                out=str(report_dir), name=self.settings.report.stem)
+                out=str(report_dir), name=self.settings.report.stem,
+                judges=list(self.settings.judges))
             self.prepared = start(options, list(self.suites.values()), [], self.store)
         assert self.store is not None
         self._say(f"harness: {len(works)} model call{'s' if len(works) != 1 else ''} "

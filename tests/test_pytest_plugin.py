@@ -432,3 +432,29 @@ def test_ini_settings(project: pytest.Pytester) -> None:
     assert (project.path / "out" / "ini.html").is_file()
     assert json.loads((project.path / "out" / "ini.json").read_text())["settings"][
         "filters"] == ["-k fails"]
+
+
+JUDGED = """\
+suite: judged
+prompt: "Write one sentence about {{ topic }}"
+cases:
+  - id: kind
+    vars: {topic: kindness}
+    expect: [{judge: {rubric: "The sentence is polite.", threshold: 0.5}}]
+"""
+
+
+def test_harness_judge_scores_judge_checks(project: pytest.Pytester) -> None:
+    project.makefile(".suite.yaml", judged=JUDGED)
+
+    def reply(body: dict[str, Any]) -> str:
+        if body.get("model") == "judge-a":
+            return '{"score": 0.9, "reason": "polite and clear"}'
+        return "Kindness makes every day better."
+
+    with OpenAIServer(script=reply) as server:
+        result = project.runpytest("judged.suite.yaml", *live(server),
+                                   "--harness-judge", "openai/judge-a")
+        judge_calls = server.count_for("judge-a")
+    result.assert_outcomes(passed=1)
+    assert judge_calls == 1
