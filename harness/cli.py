@@ -71,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
                      "sets a new budget for the whole run")
     run.add_argument("--store", metavar="PATH",
                      help="run store (default OUT/runs.sqlite)")
+    _add_gate_options(run, required=False)
     run.add_argument("--show-pii", action="store_true",
                      help="do not mask personal data in the reports (HTML, JUnit, Markdown)")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -100,6 +101,13 @@ def _parser() -> argparse.ArgumentParser:
     schema.add_argument("-o", "--output", metavar="FILE", help="write to FILE")
 
     _add_compare_parsers(sub)
+    gate = sub.add_parser(
+        "gate", help="fail CI when HEAD is worse than a baseline RunLog",
+        description="Compare a RunLog with a baseline. Exit 0: no regression; 1: a case that "
+        "passed fails now, a pass rate fell beyond noise (McNemar), or a budget was broken; "
+        "2: usage error; 3: too many provider errors to judge.")
+    gate.add_argument("head", metavar="HEAD", help="the RunLog of the change")
+    _add_gate_options(gate, required=True)
     sub.add_parser("checks", help="list every registered check")
     detect.add_parser(sub)
     return parser
@@ -127,6 +135,48 @@ def entry() -> None:
     raise SystemExit(code)
 
 
+def _add_gate_options(parser: argparse.ArgumentParser, required: bool) -> None:
+    parser.add_argument("--baseline", metavar="BASE.json", required=required,
+                        help="baseline RunLog to gate against" + ("" if required else
+                        " after the run (exit code from the gate)"))
+    parser.add_argument("--min-pass-rate", type=float, metavar="R",
+                        help="gate: fail when a suite × model passes less than R (0-1)")
+    parser.add_argument("--max-run-cost", type=_non_negative_float, metavar="USD",
+                        help="gate: fail when the run cost more than USD")
+    parser.add_argument("--max-latency-p95", type=_non_negative_float, metavar="MS",
+                        help="gate: fail when a model's p95 latency is above MS")
+    parser.add_argument("--max-error-rate", type=float, default=0.2, metavar="R",
+                        help="gate: exit 3 when more than R of the results are errors "
+                        "(default 0.2)")
+
+
+def _gate(args: argparse.Namespace, head: Any) -> int:
+    from harness.errors import UsageError
+    from harness.gate import Budgets, compare
+    from harness.results import RunLog
+
+    try:
+        base = RunLog.read(args.baseline)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    result = compare(base, head, Budgets(
+        min_pass_rate=args.min_pass_rate, max_cost=args.max_run_cost,
+        max_latency_p95=args.max_latency_p95, max_error_rate=args.max_error_rate))
+    print("\n".join(result.lines()))
+    return result.exit_code
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    from harness.errors import UsageError
+    from harness.results import RunLog
+
+    try:
+        head = RunLog.read(args.head)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return _gate(args, head)
+
+
 def _non_negative_float(text: str) -> float:
     try:
         value = float(text)
@@ -148,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     handler = {"run": cmd_run, "validate": cmd_validate, "report": cmd_report,
                "schema": cmd_schema, "checks": cmd_checks, "merge": cmd_merge,
-               "detect": detect.run, "compare": cmd_compare,
+               "detect": detect.run, "compare": cmd_compare, "gate": cmd_gate,
                "export": cmd_export}[args.command]
     try:
         return handler(args)
@@ -293,6 +343,11 @@ def cmd_run(args: argparse.Namespace) -> int:
                  if outcome.stopped == "max_cost" else ""),
               file=sys.stderr)
         return 130 if outcome.stopped == "interrupted" else EXIT_FAILED
+    if args.baseline:
+        # With a baseline, the gate decides: a failing case that failed before too is no
+        # regression, and that is what a pull request needs to know.
+        print()
+        return _gate(args, log)
     everything_passed = all(r.status == "passed" for r in log.results)
     return EXIT_OK if everything_passed else EXIT_FAILED
 

@@ -1,20 +1,35 @@
-"""Baseline vs head: which case × model got worse, and whether that fails the build.
+"""Baseline vs head: did the change make things worse, and should CI fail?
 
-For now the rule is the simplest useful one: a case × model that passed in the baseline
-(every repeat passed) and does not pass now (some repeat failed its checks or its call
-errored) is a regression, and one regression fails the gate. Cases only in one of the two
-runs are counted, never judged. Score deltas, pass-rate thresholds and paired tests
-between runs belong here too when they arrive.
+Rules, in plain words (each failing rule adds a reason):
+
+1. **New failures.** A case × model whose every repeat passed in the baseline and whose
+   every judged repeat fails now is a regression. One that now passes only sometimes
+   "became flaky": reported, but only rule 2 can fail the gate for it, because a handful
+   of repeats cannot tell a real change from sampling noise.
+2. **Pass rates that fell beyond noise.** Per suite × model, the cases that pass (every
+   repeat) in one run and not in the other are compared with an exact McNemar test; a drop
+   with p < ``alpha`` fails the gate.
+3. **Budgets.** ``min_pass_rate`` (per suite × model), ``max_cost`` (whole head run, USD)
+   and ``max_latency_p95`` (per model, ms), when given.
+4. **Too many provider errors to judge.** When more than ``max_error_rate`` of the head
+   run's results are errors, nothing above can be trusted: exit code 3.
+
+Suites are fingerprinted: when a suite changed between the runs the gate says so, since
+a regression may then come from the suite rather than the model or the prompt.
+
+Exit codes: 0 pass, 1 regression or budget, 2 usage error (the CLI's), 3 too many errors.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from harness.results import CaseResult, RunLog
 
 Pair = tuple[str, str, str]  # suite, case id, model
+
+EXIT_PASS, EXIT_REGRESSION, EXIT_ERRORS = 0, 1, 3
 
 
 @dataclass(frozen=True)
@@ -35,6 +50,17 @@ class Regression:
 
 
 @dataclass(frozen=True)
+class Budgets:
+    """Limits the head run must respect (None: not checked)."""
+
+    min_pass_rate: float | None = None
+    max_cost: float | None = None
+    max_latency_p95: float | None = None
+    max_error_rate: float = 0.2
+    alpha: float = 0.05
+
+
+@dataclass(frozen=True)
 class GateResult:
     """What the gate decided and why."""
 
@@ -46,20 +72,30 @@ class GateResult:
     only_in_head: int  # pairs new in the head run (nothing to compare them with)
     base_run: str
     head_run: str
+    exit_code: int = EXIT_PASS
+    reasons: tuple[str, ...] = ()  # every rule that failed, in plain words
+    notes: tuple[str, ...] = ()  # what a reader should know but does not fail the gate
+    became_flaky: tuple[str, ...] = field(default=())
 
     def lines(self) -> list[str]:
-        """A plain-text account: the verdict, then one line per regression."""
+        """A plain-text account: the verdict, the reasons, then one line per regression."""
         verdict = "passed" if self.passed else "FAILED"
         head = (f"gate {verdict}: {len(self.regressions)} regression"
                 f"{'' if len(self.regressions) == 1 else 's'} in {self.compared} case × model "
                 f"pair{'' if self.compared == 1 else 's'} compared with baseline run "
                 f"{self.base_run}")
         extra = [f"{n} {what}" for n, what in (
-            (self.fixed, "fixed"), (self.only_in_base, "not run now"),
-            (self.only_in_head, "new")) if n]
+            (self.fixed, "fixed"), (len(self.became_flaky), "became flaky"),
+            (self.only_in_base, "not run now"), (self.only_in_head, "new")) if n]
         if extra:
             head += f" ({', '.join(extra)})"
-        return [head, *(f"  {r}" for r in self.regressions)]
+        return [head, *(f"  - {r}" for r in self.reasons), *(f"  note: {n}" for n in self.notes),
+                *(f"  {r}" for r in self.regressions),
+                *(f"  flaky now: {f}" for f in self.became_flaky)]
+
+
+def _judged(group: list[CaseResult]) -> list[CaseResult]:
+    return [r for r in group if r.status != "error"]
 
 
 def _status(group: list[CaseResult]) -> str:
@@ -86,22 +122,74 @@ def _groups(log: RunLog) -> dict[Pair, list[CaseResult]]:
     return groups
 
 
-def compare(base: RunLog, head: RunLog) -> GateResult:
-    """Compare ``head`` with the baseline ``base``, pair by pair (case × model)."""
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+
+
+def compare(base: RunLog, head: RunLog, budgets: Budgets | None = None) -> GateResult:
+    """Decide whether ``head`` is worse than the baseline ``base``."""
+    from harness.stats import mcnemar_exact
+
+    limits = budgets or Budgets()
     before, after = _groups(base), _groups(head)
+    reasons: list[str] = []
+    notes: list[str] = []
     regressions: list[Regression] = []
+    flaky: list[str] = []
     fixed = 0
     common = [pair for pair in after if pair in before]
+    # pass/fail per pair for McNemar, per suite × model
+    discordant: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
     for pair in common:
         was, now = _status(before[pair]), _status(after[pair])
+        judged_now = _judged(after[pair])
+        suite, case_id, model = pair
         if was == "passed" and now != "passed":
-            suite, case_id, model = pair
-            regressions.append(Regression(suite, case_id, model, now, _why(after[pair]),
-                                          after[pair][0].source))
+            if judged_now and any(r.status == "passed" for r in judged_now):
+                flaky.append(f"{suite}/{case_id} [{model}]: "
+                             f"{sum(r.status == 'passed' for r in judged_now)}/"
+                             f"{len(judged_now)} repeats pass")
+            else:
+                regressions.append(Regression(suite, case_id, model, now, _why(after[pair]),
+                                              after[pair][0].source))
         elif was != "passed" and now == "passed":
             fixed += 1
+        if was != "error" and now != "error":
+            cell = discordant[(suite, model)]
+            if was == "passed" and now != "passed":
+                cell[0] += 1
+            elif was != "passed" and now == "passed":
+                cell[1] += 1
+    if regressions:
+        reasons.append(f"{len(regressions)} case × model pair"
+                       f"{'s' if len(regressions) != 1 else ''} that passed in the baseline "
+                       "fail now")
+    for (suite, model), (worse, better) in sorted(discordant.items()):
+        if worse > better:
+            p = mcnemar_exact(worse, better)
+            if p < limits.alpha:
+                reasons.append(f"{suite} on {model}: {worse} cases got worse and {better} got "
+                               f"better; a drop this large is unlikely to be noise "
+                               f"(McNemar p = {p:.3g})")
+    _budgets(head, limits, reasons)
+    errors = sum(r.status == "error" for r in head.results)
+    exit_code = EXIT_REGRESSION if reasons else EXIT_PASS
+    if head.results and errors / len(head.results) > limits.max_error_rate:
+        reasons.insert(0, f"{errors} of {len(head.results)} results are provider or judge "
+                       f"errors (more than {limits.max_error_rate:.0%}): too many to judge")
+        exit_code = EXIT_ERRORS
+    base_prints = {s.name: s.fingerprint for s in base.suites}
+    for info in head.suites:
+        print_before = base_prints.get(info.name)
+        if print_before is not None and print_before != info.fingerprint:
+            notes.append(f"suite '{info.name}' changed since the baseline (fingerprint "
+                         f"{print_before} → {info.fingerprint}): differences may come from "
+                         "the suite itself")
+        elif print_before is None:
+            notes.append(f"suite '{info.name}' is not in the baseline")
     return GateResult(
-        passed=not regressions,
+        passed=exit_code == EXIT_PASS,
         regressions=tuple(regressions),
         compared=len(common),
         fixed=fixed,
@@ -109,4 +197,35 @@ def compare(base: RunLog, head: RunLog) -> GateResult:
         only_in_head=sum(1 for pair in after if pair not in before),
         base_run=base.run_id,
         head_run=head.run_id,
+        exit_code=exit_code,
+        reasons=tuple(reasons),
+        notes=tuple(notes),
+        became_flaky=tuple(flaky),
     )
+
+
+def _budgets(head: RunLog, limits: Budgets, reasons: list[str]) -> None:
+    if limits.min_pass_rate is not None:
+        counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+        for r in head.results:
+            if r.status != "error":
+                counts[(r.suite, r.model)][0] += r.status == "passed"
+                counts[(r.suite, r.model)][1] += 1
+        for (suite, model), (passed, judged) in sorted(counts.items()):
+            if judged and passed / judged < limits.min_pass_rate:
+                reasons.append(f"{suite} on {model}: pass rate {passed / judged:.0%} is below "
+                               f"the minimum {limits.min_pass_rate:.0%}")
+    if limits.max_cost is not None:
+        cost = sum(r.cost_usd or 0.0 for r in head.results)
+        if cost > limits.max_cost:
+            reasons.append(f"the run cost ${cost:.4f}, more than the budget ${limits.max_cost:g}")
+    if limits.max_latency_p95 is not None:
+        by_model: dict[str, list[float]] = defaultdict(list)
+        for r in head.results:
+            if r.latency_ms is not None and not r.cached:
+                by_model[r.model].append(r.latency_ms)
+        for model, values in sorted(by_model.items()):
+            p95 = _p95(values)
+            if p95 > limits.max_latency_p95:
+                reasons.append(f"{model}: p95 latency {p95:.0f} ms is above "
+                               f"{limits.max_latency_p95:g} ms")

@@ -38,14 +38,21 @@ def test_regressions_fixed_new_and_missing_pairs() -> None:
     assert (gate.compared, gate.fixed, gate.only_in_base, gate.only_in_head) == (4, 1, 1, 1)
     assert gate.lines()[0] == ("gate FAILED: 2 regressions in 4 case × model pairs compared "
                                "with baseline run base (1 fixed, 1 not run now, 1 new)")
-    assert gate.lines()[1] == ("  s/b [m] (s.suite.yaml:1): passed in the baseline, failed "
+    assert gate.lines()[1] == "  - 2 case × model pairs that passed in the baseline fail now"
+    assert gate.lines()[2] == ("  s/b [m] (s.suite.yaml:1): passed in the baseline, failed "
                                "now: contains: expected all of ['x']; found: none")
 
 
 def test_a_pair_passes_only_when_every_repeat_passes() -> None:
     base = log("base", result("a", "passed", repeat=0), result("a", "passed", repeat=1))
     flaky = log("head", result("a", "passed", repeat=0), result("a", "failed", repeat=1))
-    assert [r.case_id for r in compare(base, flaky).regressions] == ["a"]
+    # One failure in two repeats is within noise: reported as flaky, not a regression.
+    became_flaky = compare(base, flaky)
+    assert became_flaky.regressions == () and became_flaky.passed
+    assert became_flaky.became_flaky == ("s/a [m]: 1/2 repeats pass",)
+    # Every repeat failing is a regression.
+    broken = log("head", result("a", "failed", repeat=0), result("a", "failed", repeat=1))
+    assert [r.case_id for r in compare(base, broken).regressions] == ["a"]
     assert compare(base, base).passed
     # A pair that was already flaky in the baseline is not a regression when it fails.
     assert compare(flaky, log("h", result("a", "failed"))).passed
