@@ -108,6 +108,11 @@ def _parser() -> argparse.ArgumentParser:
         "2: usage error; 3: too many provider errors to judge.")
     gate.add_argument("head", metavar="HEAD", help="the RunLog of the change")
     _add_gate_options(gate, required=True)
+    init = sub.add_parser("init", help="start a project: an example suite, a fixture and a "
+                          "GitHub Actions workflow (or only the workflow: harness init ci)")
+    init.add_argument("what", nargs="?", choices=["project", "ci"], default="project")
+    init.add_argument("--dir", default=".", help="where to write (default: here)")
+    init.add_argument("--force", action="store_true", help="overwrite existing files")
     sub.add_parser("checks", help="list every registered check")
     detect.add_parser(sub)
     return parser
@@ -166,6 +171,17 @@ def _gate(args: argparse.Namespace, head: Any) -> int:
     return result.exit_code
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    from harness.scaffold import write
+
+    written = write(Path(args.dir), args.what, args.force)
+    for path in written:
+        print(f"wrote {path}")
+    if not written:
+        print("nothing written: the files exist already (--force overwrites them)")
+    return EXIT_OK
+
+
 def cmd_gate(args: argparse.Namespace) -> int:
     from harness.errors import UsageError
     from harness.results import RunLog
@@ -199,6 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = {"run": cmd_run, "validate": cmd_validate, "report": cmd_report,
                "schema": cmd_schema, "checks": cmd_checks, "merge": cmd_merge,
                "detect": detect.run, "compare": cmd_compare, "gate": cmd_gate,
+               "init": cmd_init,
                "export": cmd_export}[args.command]
     try:
         return handler(args)

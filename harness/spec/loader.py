@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from harness.checks.registry import BoundCheck, CheckArgsError, build, get, normalize_args
 from harness.errors import Problem, SuiteError, did_you_mean
-from harness.spec.models import Case, Dataset, Defaults, ModelConfig, Suite
+from harness.spec.models import Case, ContextFile, Dataset, Defaults, ModelConfig, Suite
 from harness.spec.templating import RenderError, render
 from harness.spec.yamlmarks import Marked, YamlProblem, load_marked
 
@@ -175,6 +175,9 @@ def load_suite(path: str | Path) -> LoadedSuite:
             else ("dataset",)
         cases.extend(_dataset_cases(suite, dataset, loc, file, root, errors, hasher))
 
+    for spec in cases:  # documents read from files change what the suite means
+        for doc in spec.context:
+            hasher.update(doc.encode("utf-8"))
     seen: dict[str, str] = {}
     for spec in cases:
         if spec.id in seen:
@@ -219,7 +222,12 @@ def _case_spec(
     line = problem_line if problem_line is not None else errors.line(loc)
     where = source or f"{errors.path}:{line}"
     before = len(errors.problems)
-    context = _as_docs(case.context)
+    try:
+        context = _as_docs(case.context, file, root)
+    except _PathProblem as exc:
+        errors.add(problem_line if problem_line is not None else errors.line((*loc, "context")),
+                   f"case '{case.id}': context: {exc}")
+        return None
     variables = {"context": "\n\n".join(context), "documents": list(context),
                  "case_id": case.id, **case.vars}
 
@@ -274,10 +282,24 @@ def _case_spec(
     )
 
 
-def _as_docs(context: str | list[str] | None) -> tuple[str, ...]:
+def _as_docs(
+    context: str | ContextFile | list[str | ContextFile] | None, file: Path, root: Path
+) -> tuple[str, ...]:
+    """The case's documents as text; ``{file: PATH}`` entries are read from disk."""
     if context is None:
         return ()
-    return (context,) if isinstance(context, str) else tuple(context)
+    items = context if isinstance(context, list) else [context]
+    docs = []
+    for item in items:
+        if isinstance(item, ContextFile):
+            target = safe_path(item.file, file, root)
+            try:
+                docs.append(target.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError) as exc:
+                raise _PathProblem(f"cannot read '{item.file}': {exc}") from None
+        else:
+            docs.append(item)
+    return tuple(docs)
 
 
 def _build_check(

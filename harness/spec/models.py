@@ -63,14 +63,21 @@ class ModelConfig(_Strict):
 CheckSpec = dict[str, Any]
 
 
+class ContextFile(_Strict):
+    """A source document read from a file (UTF-8 text), relative to the suite file."""
+
+    file: str = Field(min_length=1)
+
+
 class Case(_Strict):
     """One task given to a model, and the properties a good answer has."""
 
     id: str = Field(min_length=1, pattern=r"^[^\s\[\]]+$")
     description: str | None = None
     vars: dict[str, Any] = Field(default_factory=dict)
-    context: str | list[str] | None = Field(
-        None, description="Source documents the answer must be grounded in."
+    context: str | ContextFile | list[str | ContextFile] | None = Field(
+        None, description="Source documents the answer must be grounded in: text, or "
+        "{file: PATH} relative to the suite."
     )
     tags: list[str] = Field(default_factory=list)
     expect: list[CheckSpec] = Field(default_factory=list)

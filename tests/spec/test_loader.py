@@ -154,3 +154,32 @@ def test_shipped_suites_load() -> None:
     suites = [load_suite(p) for p in find_suites([ROOT / "suites"])]
     assert {s.name for s in suites} >= {"quickstart", "support-triage"}
     assert all(s.cases for s in suites)
+
+
+def test_context_documents_can_come_from_files(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "policy.md").write_text("Refunds within 30 days.\n")
+    suite = load_suite(write(tmp_path, """
+suite: s
+prompt: "{{ context }}"
+cases:
+  - id: a
+    context: [{file: docs/policy.md}, "An inline note."]
+"""))
+    assert suite.cases[0].context == ("Refunds within 30 days.\n", "An inline note.")
+    with pytest.raises(SuiteError) as err:
+        load_suite(write(tmp_path, "suite: s\nprompt: x\ncases:\n  - id: a\n"
+                                   "    context: {file: ../../etc/passwd}\n"))
+    assert "t.suite.yaml:5: case 'a': context: path '../../etc/passwd' leads outside" \
+        in str(err.value)
+
+
+def test_harness_init_scaffolds_a_project_that_validates(tmp_path: Path) -> None:
+    from harness.cli import main
+
+    assert main(["init", "--dir", str(tmp_path)]) == 0
+    assert (tmp_path / ".github" / "workflows" / "harness.yml").exists()
+    (tmp_path / "pyproject.toml").touch()
+    suite = load_suite(tmp_path / "suites" / "example.suite.yaml")
+    assert "Trailhead 2" in suite.cases[0].context[0]
+    assert main(["init", "ci", "--dir", str(tmp_path)]) == 0  # existing files are kept
