@@ -233,7 +233,9 @@ def test_failure_output_masks_personal_data_as_the_report_does(
     result.assert_outcomes(failed=2, deselected=4)
     out = result.stdout.str()
     assert "jane.doe" not in out  # neither in a suite's failure nor in assert_case's
-    assert out.count("j***@example.com") == 3  # the output twice, is_json's reason once
+    # the masked form is shown instead (how often depends on pytest's summary settings:
+    # with CI set, the short summary repeats full messages)
+    assert "Write to j***@example.com" in out and "Ask j***@example.com about pears" in out
     log = read_log(project.path / "reports" / "pytest.json")
     assert "jane.doe@example.com" in log.results[0].output  # the RunLog keeps the data
 
