@@ -138,17 +138,18 @@ def _read(source: IO[str], name: str, field: str) -> Iterator[tuple[int, dict[st
             yield lineno, f"{name}:{lineno}: not JSON: {exc}"
             continue
         if not isinstance(item, dict):
-            yield lineno, f"{name}:{lineno}: expected a JSON object, found {_json_type(item)}"
+            yield lineno, f"{name}:{lineno}: expected a JSON object, found {json_type(item)}"
         elif field not in item:
             yield lineno, f"{name}:{lineno}: no '{field}' field"
         elif not isinstance(item[field], str):
-            yield lineno, (f"{name}:{lineno}: '{field}' is {_json_type(item[field])}; "
+            yield lineno, (f"{name}:{lineno}: '{field}' is {json_type(item[field])}; "
                            "expected a string")
         else:
             yield lineno, item
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str:
+    """How a JSON value is named in a problem message ('a number', 'an object', ...)."""
     if isinstance(value, bool):
         return "a boolean"
     if isinstance(value, int | float):

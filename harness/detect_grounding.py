@@ -29,6 +29,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from harness.detect import json_type
+
 if TYPE_CHECKING:
     from harness.detectors.grounding import Claim
 
@@ -169,12 +171,12 @@ def _read(source: IO[Any], name: str) -> Iterator[tuple[int, dict[str, Any] | st
 def _problem(item: Any) -> str | None:
     """What makes ``item`` unusable as an input line, or None."""
     if not isinstance(item, dict):
-        return f"expected a JSON object, found {_json_type(item)}"
+        return f"expected a JSON object, found {json_type(item)}"
     for key in ("context", "answer"):
         if key not in item:
             return f"no '{key}' field (expected {{\"id\", \"context\", \"question\"?, \"answer\"}})"
     if not isinstance(item["answer"], str):
-        return f"'answer' is {_json_type(item['answer'])}; expected a string"
+        return f"'answer' is {json_type(item['answer'])}; expected a string"
     for key, required in (("context", True), ("question", False)):
         value = item.get(key)
         if value is None and not required:
@@ -183,21 +185,9 @@ def _problem(item: Any) -> str | None:
             isinstance(value, list) and all(isinstance(v, str) for v in value))
         if not ok:
             what = "an array holding other than strings" if isinstance(value, list) \
-                else _json_type(value)
+                else json_type(value)
             return (f"'{key}' is {what}; expected a string or a list of strings"
                     + ("" if required else " (or null)"))
     if not "".join(_texts(item["context"])).strip():
         return "'context' is empty: nothing to check the answer against"
     return None
-
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "an array"
-    return "a string" if isinstance(value, str) else "null"
