@@ -493,6 +493,14 @@ def _print_summary(log: Any) -> None:
         print(f"{model[:28]:28} {rate:>9} {row['passed']:>7} {row['failed']:>7} "
               f"{row['errors']:>7} {median:>10} {cost:>9}")
     _print_error_kinds(log)
+    if any(r.group is not None for r in log.results):
+        from harness.bias import counterfactual_gaps, gap_table
+
+        gaps = counterfactual_gaps(log.results)
+        if gaps:
+            print("\ncounterfactual gaps between groups (bias only when p < 0.05):")
+            for line in gap_table(gaps):
+                print(line)
     failures = [r for r in log.results if r.status != "passed"]
     if failures:
         print(f"\n{len(failures)} not passed:")

@@ -74,6 +74,9 @@ class CaseResult(_Record):
     attempts: int = 1  # calls made for this result (0 when answered from the cache)
     finish_reason: str | None = None
     checks: list[CheckRecord] = Field(default_factory=list)
+    # A counterfactual variant: the id its variants share, and {attribute, value, group}.
+    group: str | None = None
+    variant: dict[str, str] = Field(default_factory=dict)
 
     @property
     def key(self) -> tuple[str, str, str, int]:

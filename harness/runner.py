@@ -246,6 +246,8 @@ def _result(
         attempts=attempts,
         finish_reason=completion.finish_reason,
         checks=checks,
+        group=case.group,
+        variant=dict(case.variant),
     )
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from harness import __version__
 from harness.errors import Problem, SuiteError, UsageError
+from harness.groups import apply_group_checks
 from harness.results import CaseResult, ModelInfo, RunLog, SuiteInfo
 from harness.runner import (
     Budget,
@@ -355,6 +356,9 @@ def build_log(prepared: Prepared, store: RunStore, status: str, finished_at: str
     order = {item.key: n for n, item in enumerate(prepared.items)}
     source = fresh if fresh is not None else store.results(prepared.run_id)
     results = sorted((r for r in source if r.key in order), key=lambda r: order[r.key])
+    # group checks need every variant: derived here from what is stored, so a resumed run
+    # gets the same verdicts as an uninterrupted one (see harness/groups.py)
+    results = apply_group_checks(prepared.items, results)
     options = prepared.options
     return RunLog(
         run_id=prepared.run_id,

@@ -30,6 +30,7 @@ BUILTIN_MODULES = (
     "harness.checks.pii",
     "harness.checks.grounding",
     "harness.checks.judge",
+    "harness.checks.bias",
 )
 PLUGIN_GROUP = "harness.checks"
 
@@ -234,6 +235,11 @@ class BoundCheck:
             self.name, False, 0.0, f"check raised {type(exc).__name__}: {exc}",
             {"internal_error": True},
         )
+
+    def finish(self, result: CheckResult) -> CheckResult:
+        """``result`` with this check's negation applied (for verdicts computed elsewhere,
+        such as a group check's)."""
+        return self._finish(result)
 
     def _finish(self, result: CheckResult) -> CheckResult:
         # No verdict is no verdict either way round: an error is never negated into a pass.

@@ -389,11 +389,19 @@ def _corroborated(value: str) -> bool:
 _COUNTRY_LOWER = re.compile(rf"\b(?:{patterns.COUNTRIES.lower()})\b")
 
 
+# Characters no name or place is written with (a span holding one is tokenizer debris).
+_NOT_IN_NAMES = re.compile(r"[;:|{}<>=+*^~`@#$%\\\[\]_\"!?]")
+
+
 def _plausible(span: Span) -> bool:
-    """False for a name or place made only of ordinary words ("Email", "Thanks"): the
-    small NER model's commonest mistake."""
+    """False for a name or place made only of ordinary words ("Email", "Thanks"), or
+    not shaped like one at all ("j;wm"): the small NER model's commonest mistakes."""
     if span.type not in ("PERSON", "LOCATION"):
         return True
+    if _NOT_IN_NAMES.search(span.value):
+        return False
+    if span.type == "PERSON" and len(re.findall(r"[^\W\d_]", span.value)) < 2:
+        return False  # (a LOCATION may be all digits: a postcode)
     from harness.detectors.names import COMMON
 
     words = re.findall(r"[^\W\d_]+", span.value.lower())

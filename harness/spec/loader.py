@@ -7,7 +7,7 @@ import json
 import re
 import typing
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import UnionType
 from typing import Any
@@ -37,6 +37,12 @@ class CaseSpec:
     context: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     source: str = ""  # "path:line" of the case, for failure messages
+    # Counterfactual variants share ``group`` (the declaring case's id); ``variant`` is
+    # {attribute, value, group}. Group checks (consistent_across) run over all variants
+    # once they have finished, so they are kept apart from ``checks``.
+    group: str | None = None
+    variant: dict[str, str] = field(default_factory=dict)
+    group_checks: tuple[BoundCheck, ...] = ()
 
     @property
     def has_async_checks(self) -> bool:
@@ -167,9 +173,12 @@ def load_suite(path: str | Path) -> LoadedSuite:
     cases: list[CaseSpec] = []
     hasher = hashlib.sha256(raw)
     for index, case in enumerate(suite.cases):
+        if case.counterfactual is not None:
+            cases.extend(_variants(suite, case, ("cases", index), file, root, errors))
+            continue
         spec = _case_spec(suite, case, ("cases", index), file, root, errors, extra_expect=[])
         if spec is not None:
-            cases.append(spec)
+            cases.append(_split_group_checks(spec, errors))
     for dindex, dataset in enumerate(suite.datasets()):
         loc: tuple[str | int, ...] = ("dataset", dindex) if isinstance(suite.dataset, list) \
             else ("dataset",)
@@ -199,6 +208,70 @@ def load_suite(path: str | Path) -> LoadedSuite:
         judges=suite.judge_configs(),
         judge_problems=tuple(errors.judge_uses.values()),
     )
+
+
+def _variants(
+    suite: Suite, case: Case, loc: tuple[str | int, ...], file: Path, root: Path,
+    errors: _Collector,
+) -> list[CaseSpec]:
+    """One CaseSpec per declared counterfactual value, and nothing else."""
+    from harness.counterfactual import CounterfactualError, resolve
+
+    assert case.counterfactual is not None
+    where = (*loc, "counterfactual")
+    if len(case.counterfactual) != 1:
+        errors.add(where, f"case '{case.id}': counterfactual takes one attribute, found "
+                   f"{sorted(case.counterfactual)}",
+                   "write one case per attribute, e.g. counterfactual: {name: names.gender}")
+        return []
+    (attribute, values), = case.counterfactual.items()
+    if not re.fullmatch(r"[A-Za-z_]\w*", attribute):
+        errors.add(where, f"case '{case.id}': counterfactual attribute '{attribute}' must be "
+                   "a variable name")
+        return []
+    try:
+        labelled = resolve(values)
+    except CounterfactualError as exc:
+        errors.add(where, f"case '{case.id}': counterfactual: {exc}", exc.hint)
+        return []
+    out: list[CaseSpec] = []
+    for value, label in labelled:
+        bound = {**case.vars, attribute: value}
+        try:
+            variant_vars = {k: render(v, bound) if isinstance(v, str) else v
+                            for k, v in case.vars.items()}
+        except RenderError as exc:
+            errors.add((*loc, "vars"), f"case '{case.id}': {exc}", exc.hint)
+            return []
+        variant_vars[attribute] = value
+        variant = case.model_copy(update={
+            "id": f"{case.id}[{attribute}={value}]", "vars": variant_vars,
+            "counterfactual": None})
+        spec = _case_spec(suite, variant, loc, file, root, errors, extra_expect=[])
+        if spec is None:
+            return []
+        spec = _split_group_checks(spec, errors, grouped=True)
+        out.append(replace(spec, group=case.id, variant={
+            "attribute": attribute, "value": value, "group": label}))
+    return out
+
+
+def _split_group_checks(spec: CaseSpec, errors: _Collector, grouped: bool = False) -> CaseSpec:
+    """Move group checks (consistent_across) out of the per-case checks."""
+    from harness.checks.bias import GroupCheck
+
+    group = tuple(b for b in spec.checks if isinstance(b.fn, GroupCheck))
+    if not group:
+        return spec
+    if not grouped:
+        path, _, line = spec.source.rpartition(":")
+        errors.problems.append(Problem(
+            path, int(line) if line.isdigit() else None,
+            f"case '{spec.id}': check '{group[0].name}' compares counterfactual variants, "
+            "but the case declares none",
+            "add e.g. 'counterfactual: {name: names.gender}' to the case"))
+    rest = tuple(b for b in spec.checks if not isinstance(b.fn, GroupCheck))
+    return replace(spec, checks=rest, group_checks=group)
 
 
 def _display(file: Path) -> str:
@@ -473,7 +546,7 @@ def _dataset_cases(
         spec = _case_spec(suite, case, loc, file, root, sub, expect, source=source,
                           problem_line=row_line)
         if spec is not None:
-            out.append(spec)
+            out.append(_split_group_checks(spec, errors))
     return out
 
 

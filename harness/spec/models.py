@@ -83,6 +83,11 @@ class Case(_Strict):
     expect: list[CheckSpec] = Field(default_factory=list)
     prompt: str | None = Field(None, description="Overrides the suite's prompt for this case.")
     messages: list[Message] | None = None
+    counterfactual: dict[str, str | list[str]] | None = Field(
+        None, description="Expand the case into one variant per value of an attribute: "
+        "{ATTR: LIST_NAME} names a shipped list (names.gender, names.ethnicity, pronouns, "
+        "ages, religions, nationalities, disabilities), {ATTR: [v1, v2]} gives the values."
+    )
 
     @field_validator("tags")
     @classmethod
