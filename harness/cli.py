@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__, detect
+from harness.formats import usd
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -413,11 +414,11 @@ def _dry_run(options: Any, items: Sequence[Any] | None) -> int:
         cache.close()
     print(f"dry run: {len(items)} calls, nothing sent\n")
     header = f"{'model':28} {'calls':>6} {'cached':>7} {'prompt tok':>11} " \
-             f"{'≤ completion tok':>17} {'est. cost $':>22}"
+             f"{'≤ completion tok':>17} {'est. cost':>22}"
     print(header)
     print("-" * len(header))
     for model, row in rows.items():
-        cost = f"{_usd(row['low'])} – {_usd(row['high'])}" if row["priced"] \
+        cost = f"{usd(row['low'])} – {usd(row['high'])}" if row["priced"] \
             else "no price known"
         print(f"{model[:28]:28} {row['calls']:>6} {row['cached']:>7} {row['prompt']:>11} "
               f"{row['completion']:>17} {cost:>22}")
@@ -425,16 +426,6 @@ def _dry_run(options: Any, items: Sequence[Any] | None) -> int:
           "max_tokens,\nso the cost is a range from the prompts alone to every answer at "
           "max_tokens.")
     return EXIT_OK
-
-
-def _usd(amount: float) -> str:
-    """Dollars with 4 decimals, or 3 significant digits below a cent: a small model's run
-    costs fractions of a cent, which 4 decimals would print as 0.0000."""
-    import math
-
-    if amount <= 0 or amount >= 0.01:
-        return f"{amount:.4f}"
-    return f"{amount:.{2 - math.floor(math.log10(amount))}f}"
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
@@ -480,7 +471,7 @@ def _warn_missing_keys(models: list[Any], suites: list[Any], options: Any) -> No
 def _print_summary(log: Any) -> None:
     print()
     header = f"{'model':28} {'pass rate':>9} {'passed':>7} {'failed':>7} {'errors':>7} " \
-             f"{'median ms':>10} {'cost $':>9}"
+             f"{'median ms':>10} {'cost':>9}"
     print(header)
     print("-" * len(header))
     for model, row in log.summary["models"].items():
@@ -489,7 +480,7 @@ def _print_summary(log: Any) -> None:
                            if r.model == model and r.latency_ms is not None)
         median = f"{latencies[len(latencies) // 2]:.0f}" if latencies else "—"
         costs = [r.cost_usd for r in log.results if r.model == model and r.cost_usd is not None]
-        cost = _usd(sum(costs)) if costs else "—"
+        cost = usd(sum(costs)) if costs else "—"
         print(f"{model[:28]:28} {rate:>9} {row['passed']:>7} {row['failed']:>7} "
               f"{row['errors']:>7} {median:>10} {cost:>9}")
     _print_error_kinds(log)

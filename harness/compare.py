@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from harness.formats import percent_range, usd
 from harness.results import CaseResult, CheckRecord, RunLog
 from harness.stats import holm, mcnemar, pair_key, paired_bootstrap, wilson_interval
 
@@ -534,9 +535,9 @@ def _cost_ratio(win: ModelRate, lose: ModelRate) -> str:
     if win.cost == lose.cost:
         return " at the same cost"
     if lose.cost == 0:
-        return f" at {_usd(win.cost)} per case (vs nothing)"
+        return f" at {usd(win.cost)} per case (vs nothing)"
     if win.cost == 0:
-        return f" at no cost (vs {_usd(lose.cost)} per case)"
+        return f" at no cost (vs {usd(lose.cost)} per case)"
     return f" at {win.cost / lose.cost:.1f}× the cost"
 
 
@@ -547,7 +548,7 @@ def _cost_note(first: ModelRate, second: ModelRate) -> str:
     (dear, dear_cost), (cheap, cheap_cost) = sorted(
         [(first.model, first.cost), (second.model, second.cost)], key=lambda x: -x[1])
     if cheap_cost == 0:
-        return f"; {cheap} costs nothing, {dear} {_usd(dear_cost)} per case"
+        return f"; {cheap} costs nothing, {dear} {usd(dear_cost)} per case"
     ratio = dear_cost / cheap_cost
     return f"; {dear} costs {ratio:.1f}× as much" if ratio >= 1.1 else ""
 
@@ -615,21 +616,6 @@ def _pct(rate: float | None) -> str:
     return "—" if rate is None else f"{rate * 100:.0f}%"
 
 
-def _ci(ci: tuple[float, float] | None) -> str:
-    return "" if ci is None else f"{ci[0] * 100:.0f}–{ci[1] * 100:.0f}%"
-
-
-def _usd(value: float | None) -> str:
-    if value is None:
-        return "—"
-    if value == 0:
-        return "$0"
-    if value >= 0.01:
-        return f"${value:,.4f}"
-    # three significant digits, written out: a small model's cost is fractions of a cent
-    return f"${value:.{2 - math.floor(math.log10(value))}f}"
-
-
 def _ms(value: float | None) -> str:
     return "—" if value is None else f"{value:,.0f}"
 
@@ -671,7 +657,7 @@ def render_text(c: Comparison) -> str:
     out.append("\noverall")
     rows = [["model", "pass rate", "95% CI", "passed", "judged", "errors", "score"]]
     for m in c.overall.models:
-        rows.append([m.model, _pct(m.rate), _ci(m.ci95), str(m.passed), str(m.judged),
+        rows.append([m.model, _pct(m.rate), percent_range(m.ci95, ''), str(m.passed), str(m.judged),
                      str(m.errors), "—" if m.score is None else f"{m.score:.2f}"])
     out.extend(_table(rows, {1, 3, 4, 5, 6}))
     for t in c.overall.tests:
@@ -680,8 +666,8 @@ def render_text(c: Comparison) -> str:
     out.append("\ncost and latency per result")
     rows = [["model", "results", "total $", "median $", "p95 $", "median ms", "p95 ms"]]
     for k in c.costs:
-        rows.append([k.model, str(k.results), _usd(k.cost_total), _usd(k.cost_median),
-                     _usd(k.cost_p95), _ms(k.latency_median), _ms(k.latency_p95)])
+        rows.append([k.model, str(k.results), usd(k.cost_total), usd(k.cost_median),
+                     usd(k.cost_p95), _ms(k.latency_median), _ms(k.latency_p95)])
     out.extend(_table(rows, {1, 2, 3, 4, 5, 6}))
 
     for title, slices in (("by suite", c.suites), ("by tag", c.tags), ("by check", c.checks)):
@@ -737,7 +723,7 @@ def _slice_table(models: Sequence[str], slices: Sequence[Slice]) -> list[str]:
         for m in models:
             rate = s.rate(m)
             row.append("—" if rate is None or rate.rate is None
-                       else f"{_pct(rate.rate)} ({_ci(rate.ci95)})")
+                       else f"{_pct(rate.rate)} ({percent_range(rate.ci95, '')})")
         for a, b in pairs:
             t = s.test(a, b)
             if t is None:

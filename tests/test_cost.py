@@ -88,7 +88,7 @@ def dry_run_row(out: str, model: str) -> dict[str, Any]:
     """The dry run's table row for ``model``."""
     line = next(line for line in out.splitlines() if line.startswith(model))
     fields = line.split()
-    cost = re.search(r"([\d.]+) – ([\d.]+)\s*$", line)
+    cost = re.search(r"\$?([\d.]+) – \$?([\d.]+)\s*$", line)
     assert cost, line
     return {"calls": int(fields[1]), "cached": int(fields[2]), "prompt": int(fields[3]),
             "completion": int(fields[4]), "low": float(cost.group(1)),

@@ -13,11 +13,11 @@ GitHub's 65,536-character limit for a comment: cells are clipped and lists are c
 
 from __future__ import annotations
 
-import math
 import re
 import statistics
 from typing import TYPE_CHECKING
 
+from harness.formats import percent_range, usd
 from harness.results import CaseResult, RunLog, summarize
 
 if TYPE_CHECKING:
@@ -50,21 +50,6 @@ def _code(text: str) -> str:
 
 def _pct(rate: float | None) -> str:
     return "—" if rate is None else f"{rate * 100:.0f}%"
-
-
-def _ci(ci: list[float] | tuple[float, float] | None) -> str:
-    return "—" if not ci else f"{ci[0] * 100:.0f}–{ci[1] * 100:.0f}%"
-
-
-def _usd(value: float | None) -> str:
-    if value is None:
-        return "—"
-    if value == 0:
-        return "$0"
-    if value >= 0.01:
-        return f"${value:,.4f}"
-    # three significant digits, written out: a small model's cost is fractions of a cent
-    return f"${value:.{2 - math.floor(math.log10(value))}f}"
 
 
 def _ms(values: list[float]) -> str:
@@ -134,9 +119,10 @@ def render_markdown(log: RunLog, comparison: Comparison | None = None, *,
         costs = [r.cost_usd for r in mine if r.cost_usd is not None]
         latencies = [r.latency_ms for r in mine if r.latency_ms is not None]
         out.append(
-            f"| {md_text(model, 60)} | {_pct(row['pass_rate'])} | {_ci(row['pass_rate_ci95'])}"
+            f"| {md_text(model, 60)} | {_pct(row['pass_rate'])} "
+            f"| {percent_range(row['pass_rate_ci95'])}"
             f" | {row['passed']:,} | {row['failed']:,} | {row['errors']:,} | {_ms(latencies)}"
-            f" | {_usd(sum(costs)) if costs else '—'} |")
+            f" | {usd(sum(costs)) if costs else '—'} |")
     flaky = [row for row in summary["repeats"] if row["flaky"]]
     if flaky:
         out += ["", f"{_plural(len(flaky), 'case')} flaky: the outcome varies between repeats."]
@@ -196,7 +182,7 @@ def _slice_rows(models: tuple[str, ...], slices: tuple[Slice, ...]) -> list[str]
         for m in models:
             rate = s.rate(m)
             cells.append("—" if rate is None or rate.rate is None
-                         else f"{_pct(rate.rate)} ({_ci(rate.ci95)})")
+                         else f"{_pct(rate.rate)} ({percent_range(rate.ci95)})")
         cells += [_cell(s.test(a, b), a) for a, b in pairs]
         rows.append("| " + " | ".join(cells) + " |")
     return rows
@@ -214,8 +200,9 @@ def render_comparison_markdown(c: Comparison) -> str:
     costs = {k.model: k for k in c.costs}
     for m in c.overall.models:
         k = costs[m.model]
-        out.append(f"| {md_text(m.model, 60)} | {_pct(m.rate)} | {_ci(m.ci95)} | {m.passed:,} "
-                   f"| {m.judged:,} | {m.errors:,} | {_usd(k.cost_median)} | "
+        out.append(f"| {md_text(m.model, 60)} | {_pct(m.rate)} | {percent_range(m.ci95)} "
+                   f"| {m.passed:,} "
+                   f"| {m.judged:,} | {m.errors:,} | {usd(k.cost_median)} | "
                    f"{_ms([k.latency_median] if k.latency_median is not None else [])} | "
                    f"{_ms([k.latency_p95] if k.latency_p95 is not None else [])} |")
     if c.overall.tests:
