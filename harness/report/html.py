@@ -189,6 +189,7 @@ class LongText:
     head: str
     rest: str = ""
     dropped: int = 0
+    marks: tuple[str, ...] = ()  # passages to highlight (e.g. unsupported numbers)
 
     @property
     def total(self) -> int:
@@ -199,11 +200,49 @@ class LongText:
         return f"{self.total:,}"
 
 
-def _long(text: str) -> LongText:
+def _long(text: str, marks: tuple[str, ...] = ()) -> LongText:
     if len(text) <= _TEXT_HEAD:
-        return LongText(text)
+        return LongText(text, marks=marks)
     kept = text[:_TEXT_CAP]
-    return LongText(kept[:_TEXT_HEAD], kept[_TEXT_HEAD:], len(text) - len(kept))
+    return LongText(kept[:_TEXT_HEAD], kept[_TEXT_HEAD:], len(text) - len(kept), marks)
+
+
+GROUNDING_CHECKS = ("grounded", "cites_sources")
+
+
+def _unsupported(result: CaseResult) -> tuple[str, ...]:
+    """The numbers, names and quotes a failed grounding check found nowhere in the
+    sources, as written in the (already masked) output."""
+    found: dict[str, None] = {}
+    for check in result.checks:
+        if check.check not in GROUNDING_CHECKS or check.passed:
+            continue
+        for claim in check.evidence.get("unsupported_claims") or []:
+            for item in claim.get("unsupported") or [] if isinstance(claim, dict) else []:
+                text = item.get("text") if isinstance(item, dict) else None
+                if isinstance(text, str) and text.strip():
+                    found[text] = None
+    return tuple(found)
+
+
+def highlight(text: str, marks: tuple[str, ...]) -> Any:
+    """``text`` escaped, with every occurrence of ``marks`` wrapped in <mark>: the only
+    markup the report adds to untrusted text, built from escaped pieces."""
+    import re
+
+    from markupsafe import Markup, escape
+
+    if not marks:
+        return escape(text)
+    pattern = re.compile("|".join(re.escape(m) for m in sorted(marks, key=len, reverse=True)))
+    out = Markup("")
+    pos = 0
+    for match in pattern.finditer(text):
+        out += escape(text[pos:match.start()])
+        out += Markup('<mark class="unsupported" title="not found in the sources">') \
+            + escape(match.group(0)) + Markup("</mark>")
+        pos = match.end()
+    return out + escape(text[pos:])
 
 
 # -- view model ---------------------------------------------------------------------------
@@ -683,7 +722,7 @@ def _drill_group(
         if r.output and not compact:
             same = outputs.get(r.output) if len(r.output) >= _SAME_OUTPUT_MIN else None
             if same is None:
-                output = _long(r.output)
+                output = _long(r.output, _unsupported(r))
                 label = r.model + (f", repeat {r.repeat}" if repeats > 1 else "")
                 outputs.setdefault(r.output, RepeatLink("#" + anchor, r.status, "", label))
         items.append(
@@ -1000,6 +1039,7 @@ def _environment() -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters["num"] = lambda n: f"{n:,}"
+    env.filters["highlight"] = highlight
     return env
 
 

@@ -566,3 +566,27 @@ def test_selection_and_resume_are_shown(run_log: RunLog) -> None:
     )
     assert "Status finished (resumed)" in meta
     assert "Selection filter legal/* · limit 10 · shard 1/4" in meta
+
+
+def test_unsupported_numbers_and_names_are_highlighted_and_escaped() -> None:
+    from harness.checks.registry import CheckInput, build
+    from harness.report.html import render_html
+    from harness.results import CaseResult, CheckRecord, RunLog, SuiteInfo
+
+    output = "Revenue was $1.5 million in 2023, says <b>Bob Stone</b>."
+    verdict = build("grounded", {})(CheckInput(
+        output=output, context=("Revenue was 1.2 million dollars in 2023.",)))
+    assert not verdict.passed
+    result = CaseResult(
+        suite="g", case_id="memo", model="m", model_id="openai/m", status="failed",
+        messages=[{"role": "user", "content": "Summarise."}], output=output,
+        checks=[CheckRecord(check="grounded", passed=False, score=verdict.score,
+                            reason=verdict.reason, evidence=verdict.evidence)])
+    log = RunLog(run_id="r", harness_version="0", created_at="2026-11-29T00:00:00",
+                 suites=[SuiteInfo(name="g", path="p", fingerprint="f", cases=1)],
+                 models=[], results=[result])
+    html = render_html(log, show_pii=True)
+    assert '<mark class="unsupported" title="not found in the sources">$1.5 million</mark>' \
+        in html
+    assert "Bob Stone</mark>" in html
+    assert "<b>Bob" not in html and "&lt;b&gt;" in html  # the output stays escaped
