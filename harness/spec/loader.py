@@ -459,8 +459,6 @@ def _dataset_cases(
     errors: _Collector,
     hasher: Any,
 ) -> list[CaseSpec]:
-    import pandas as pd
-
     try:
         target = safe_path(dataset.path, file, root)
     except _PathProblem as exc:
@@ -478,6 +476,8 @@ def _dataset_cases(
     hasher.update(raw)
     records: list[tuple[int, dict[str, Any]]] = []
     if fmt == "csv":
+        import pandas as pd  # for CSV only: its import costs ~0.3 s, more with pyarrow
+
         try:
             frame = pd.read_csv(target, dtype=str, keep_default_na=False)
         except Exception as exc:  # pandas raises many kinds; all mean "not usable"
