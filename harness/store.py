@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -44,15 +46,29 @@ def request_key(request: Request, repeat: int = 0) -> str:
 
 
 def _connect(path: Path, schema: str) -> sqlite3.Connection:
-    """A SQLite database in WAL mode, usable from any thread (callers hold a lock)."""
+    """A SQLite database in WAL mode, usable from any thread (callers hold a lock).
+
+    Several processes may open the same file at once (pytest-xdist workers, two runs
+    sharing a cache). Switching to WAL and creating the tables need a moment of exclusive
+    access, which SQLite refuses at once ("database is locked") instead of waiting for, so
+    those steps are retried for a while before giving up.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
-    # NORMAL in WAL mode: a commit survives the process dying (not a power cut), and
-    # costs tens of microseconds instead of an fsync.
-    db.execute("PRAGMA synchronous=NORMAL")
-    db.executescript(schema)
-    return db
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode: a commit survives the process dying (not a power cut),
+            # and costs tens of microseconds instead of an fsync.
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(schema)
+            return db
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                db.close()
+                raise
+            time.sleep(0.02 + random.random() * 0.05)
 
 
 class ResponseCache:
