@@ -106,12 +106,22 @@ def run(args: argparse.Namespace) -> int:
             ident = item.get("id", lineno)
             target.write(json.dumps({"id": ident, "spans": row}, ensure_ascii=False) + "\n")
     finally:
-        if source is not sys.stdin:
-            source.close()
-        if target is not sys.stdout:
-            target.close()
-        else:
-            target.flush()
+        close_streams(source, target)
+    return finish(bad)
+
+
+def close_streams(source: IO[Any], target: IO[str]) -> None:
+    """Close what a detector opened; standard streams are only flushed."""
+    if source is not sys.stdin and source is not getattr(sys.stdin, "buffer", None):
+        source.close()
+    if target is not sys.stdout:
+        target.close()
+    else:
+        target.flush()
+
+
+def finish(bad: int) -> int:
+    """The exit code of a detector run, saying how many input lines were skipped."""
     if bad:
         print(f"{bad} bad line{'s' if bad != 1 else ''} skipped", file=sys.stderr)
         return EXIT_BAD_LINES

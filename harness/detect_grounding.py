@@ -29,12 +29,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from harness.detect import json_type
+from harness.detect import close_streams, finish, json_type
 
 if TYPE_CHECKING:
     from harness.detectors.grounding import Claim
 
-EXIT_OK, EXIT_BAD_LINES = 0, 1
 TASKS = ("qa", "summarization", "dialogue", "dialogue_strict")  # TASK_THRESHOLDS' keys
 
 HELP = "score answers against their source texts: faithful or hallucinated, with the " \
@@ -117,16 +116,8 @@ def run_grounding(args: argparse.Namespace) -> int:
                 row["claims"] = [_claim(c) for c in verdict.claims]
             target.write(json.dumps(row, ensure_ascii=False) + "\n")
     finally:
-        if args.jsonl != "-":
-            source.close()
-        if target is not sys.stdout:
-            target.close()
-        else:
-            target.flush()
-    if bad:
-        print(f"{bad} bad line{'s' if bad != 1 else ''} skipped", file=sys.stderr)
-        return EXIT_BAD_LINES
-    return EXIT_OK
+        close_streams(source, target)
+    return finish(bad)
 
 
 def _claim(claim: Claim) -> dict[str, Any]:
