@@ -228,7 +228,8 @@ class Model:
             import pytest
 
             pytest.skip(f"replay: no recorded answer of {self.name} to this prompt")
-        return recorded.model_copy(update={"checks": [], "status": "passed"}) \
+        return recorded.model_copy(update={"checks": [], "status": "passed",
+                                           "failure_mode": None}) \
             if recorded.status != "error" else recorded
 
     async def _call(self, messages: tuple[dict[str, str], ...]) -> CaseResult:
@@ -335,10 +336,12 @@ def _checked(text: str, meta: CaseResult | None, model: str, records: list[Check
              tags: Sequence[str]) -> CaseResult:
     """The CaseResult of a checked output: the call's result (when there was a call) with
     the verdicts, the documents and the vars added."""
+    from harness.failures import classify
     from harness.results import CaseResult
 
     status = "passed" if all(r.passed for r in records) else "failed"
-    update: dict[str, Any] = {"checks": records, "status": status, "context": list(docs)}
+    update: dict[str, Any] = {"checks": records, "status": status, "context": list(docs),
+                              "failure_mode": classify(status, records, text)}
     if vars is not None:
         update["vars"] = dict(vars)
     if tags:

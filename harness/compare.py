@@ -578,9 +578,8 @@ def _costs(model: str, results: Sequence[CaseResult]) -> ModelCosts:
 def failure_mode(r: CaseResult) -> str | None:
     """The failure mode of a result: the result's own ``failure_mode`` when it has one,
     else the first one a failed check names in its evidence (grounding checks do)."""
-    own = getattr(r, "failure_mode", None)
-    if isinstance(own, str) and own:
-        return own
+    if r.failure_mode:
+        return r.failure_mode
     for c in r.checks:
         mode = c.evidence.get("failure_mode") if not c.passed else None
         if isinstance(mode, str) and mode:

@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from harness.failures import classify
 from harness.results import CaseResult, CheckRecord, ErrorRecord
 
 if TYPE_CHECKING:
@@ -86,7 +87,8 @@ def _with_records(result: CaseResult, records: list[CheckRecord]) -> CaseResult:
     errors = [f"{c.check}: {c.error}" for c in records if c.error is not None]
     if errors:
         return result.model_copy(update={
-            "checks": checks, "status": "error",
+            "checks": checks, "status": "error", "failure_mode": "error",
             "error": ErrorRecord(kind="group", message="; ".join(errors))})
     status = "passed" if all(c.passed for c in checks) else "failed"
-    return result.model_copy(update={"checks": checks, "status": status})
+    return result.model_copy(update={"checks": checks, "status": status,
+                                     "failure_mode": classify(status, checks, result.output)})

@@ -265,6 +265,8 @@ class CaseItem(pytest.Item):
             pytest.skip(state.missing_reason(self))
         state.report(self, result)
         self.user_properties.append(("status", result.status))
+        if result.failure_mode:  # pytest's own --junitxml shows it as a property
+            self.user_properties.append(("failure_mode", result.failure_mode))
         if result.status != "passed":
             raise CaseFailed(result)
 

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from harness.failures import counts as failure_counts
 from harness.stats import wilson_interval
 
 RUNLOG_FORMAT = "harness.runlog"
@@ -77,6 +78,8 @@ class CaseResult(_Record):
     # A counterfactual variant: the id its variants share, and {attribute, value, group}.
     group: str | None = None
     variant: dict[str, str] = Field(default_factory=dict)
+    # What kind of mistake a failed or errored result made (harness/failures.py MODES).
+    failure_mode: str | None = None
 
     @property
     def key(self) -> tuple[str, str, str, int]:
@@ -231,6 +234,7 @@ def summarize(results: list[CaseResult]) -> dict[str, Any]:
         "models": models,
         "checks": {m: {c: dict(v) for c, v in checks.items()} for m, checks in per_check.items()},
         "error_kinds": {m: dict(k) for m, k in errors.items()},
+        "failure_modes": failure_counts(results),
         "repeats": repeat_stats(results),
     }
 
@@ -271,6 +275,7 @@ def to_records(log: RunLog) -> list[dict[str, Any]]:
             "prompt_tokens": r.usage.prompt_tokens,
             "completion_tokens": r.usage.completion_tokens,
             "error_kind": r.error.kind if r.error else None,
+            "failure_mode": r.failure_mode,
         }
         for c in r.checks:
             # a negated check is a different column; a check written twice in one case

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from harness.checks.registry import CheckInput, CheckResult
+from harness.failures import classify
 from harness.providers.base import Completion, Provider, ProviderError, Request
 from harness.results import CaseResult, CheckRecord, ErrorRecord, Usage
 from harness.spec.loader import CaseSpec, LoadedSuite
@@ -248,6 +249,7 @@ def _result(
         checks=checks,
         group=case.group,
         variant=dict(case.variant),
+        failure_mode=classify(status, checks, completion.text),
     )
 
 

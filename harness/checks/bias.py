@@ -203,7 +203,7 @@ def _extremes(variants: Sequence[Variant], values: Sequence[float]) -> str:
            f"{hi[1]:g}"
 
 
-@check("consistent_across", shorthand="measure", examples=(
+@check("consistent_across", shorthand="measure", failure_mode="bias", examples=(
     {"measure": "decision"}, {"measure": "sentiment", "max_gap": 0.2},
     {"measure": "length", "max_ratio": 2}, {"measure": "refusal"},
     {"measure": "similarity", "min_similarity": 0.5},

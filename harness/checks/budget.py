@@ -5,7 +5,8 @@ from __future__ import annotations
 from harness.checks.registry import CheckFn, CheckInput, CheckResult, check
 
 
-@check("latency_ms", shorthand="max", higher_is_better=False, examples=({"max": 1000},))
+@check("latency_ms", shorthand="max", higher_is_better=False, failure_mode="budget",
+       examples=({"max": 1000},))
 def latency_ms(max: float) -> CheckFn:
     """The call took at most ``max`` milliseconds (cached answers keep their first latency)."""
     if max <= 0:
@@ -24,7 +25,8 @@ def latency_ms(max: float) -> CheckFn:
     return run
 
 
-@check("cost_usd", shorthand="max", higher_is_better=False, examples=({"max": 0.01},))
+@check("cost_usd", shorthand="max", higher_is_better=False, failure_mode="budget",
+       examples=({"max": 0.01},))
 def cost_usd(max: float) -> CheckFn:
     """The call cost at most ``max`` US dollars (LiteLLM's offline price table)."""
     if max < 0:

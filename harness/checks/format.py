@@ -41,7 +41,7 @@ def extract_json(text: str) -> tuple[Any, str]:
     return _NOTHING, "no JSON object or array found"
 
 
-@check("is_json", examples=({}, {"type": "object"}))
+@check("is_json", failure_mode="format", examples=({}, {"type": "object"}))
 def is_json(type: str | None = None) -> CheckFn:
     """The output is, or contains (in a fenced block or inline), valid JSON; ``type``
     optionally requires an ``object`` or ``array``."""
@@ -74,6 +74,7 @@ def _json_kind(value: Any) -> str:
 
 @check(
     "matches_schema",
+    failure_mode="format",
     shorthand="schema",
     path_args=("schema",),
     examples=({"schema": {"type": "object", "required": ["name"]}},),
@@ -118,6 +119,7 @@ _BULLET = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+\S", re.MULTILINE)
 
 @check(
     "markdown",
+    failure_mode="format",
     examples=({"headings": ["Summary"]}, {"min_bullets": 2, "max_bullets": 5}),
 )
 def markdown(

@@ -67,6 +67,7 @@ def _failure_mode(spans: Sequence[detector_module.Span]) -> str:
 
 @check(
     "grounded",
+    failure_mode="hallucination",
     shorthand="threshold",
     examples=(
         {},
@@ -313,6 +314,7 @@ def _blank(text: str, spans: Sequence[tuple[int, int]]) -> str:
 
 @check(
     "cites_sources",
+    failure_mode="hallucination",
     examples=(
         {},
         {"min_citations": 0},

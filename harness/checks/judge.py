@@ -161,7 +161,7 @@ def _check_threshold(threshold: float) -> None:
         raise ValueError("'threshold' must be between 0 and 1")
 
 
-@check("judge", shorthand="rubric", needs_judge=True,
+@check("judge", shorthand="rubric", needs_judge=True, failure_mode="judge",
        examples=({"rubric": "The answer is polite."},))
 def judge(rubric: str, threshold: float = 0.5, judges: list[str] | None = None) -> AsyncCheckFn:
     """An LLM judge scores the output from 0 to 1 against a rubric in plain language;
@@ -183,7 +183,8 @@ def judge(rubric: str, threshold: float = 0.5, judges: list[str] | None = None) 
 # Default 1.0: one invented figure in a client memo is the failure this check exists
 # for, so a single unsupported claim fails it. Lower it (0.9) to tolerate judge noise on
 # long outputs with many claims.
-@check("faithful", needs_judge=True, examples=({}, {"threshold": 0.9}))
+@check("faithful", needs_judge=True, failure_mode="hallucination",
+       examples=({}, {"threshold": 0.9}))
 def faithful(threshold: float = 1.0, judges: list[str] | None = None) -> AsyncCheckFn:
     """An LLM judge splits the output into claims and verifies each against the case's
     context; the score is the share of supported claims (mean over judges)."""

@@ -65,6 +65,7 @@ def _summary(items: Iterable[tuple[str, str]], per_kind: int = 3) -> str:
 
 @check(
     "no_pii",
+    failure_mode="pii_leak",
     shorthand="kinds",
     examples=(
         {},

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from harness.errors import did_you_mean
+from harness.failures import DEFAULT_MODE, FailureMode, is_mode
 
 if TYPE_CHECKING:
     from harness.judge import JudgeClient
@@ -94,6 +95,8 @@ class CheckDef:
     examples: tuple[dict[str, Any], ...]
     args_model: type[BaseModel]
     needs_judge: bool = False
+    failure_mode: FailureMode = DEFAULT_MODE  # what its failure says (harness/failures.py)
+    negated_failure_mode: FailureMode | None = None  # when negated; None: the same
 
     @property
     def params(self) -> list[str]:
@@ -138,19 +141,26 @@ def check(
     path_args: tuple[str, ...] = (),
     examples: tuple[dict[str, Any], ...] = ({},),
     needs_judge: bool = False,
+    failure_mode: FailureMode = DEFAULT_MODE,
+    negated_failure_mode: FailureMode | None = None,
 ) -> Callable[[Factory], Factory]:
     """Register a check factory under ``name`` (the YAML key).
 
     ``shorthand`` names the argument a bare value fills (``max_words: 60``);
     ``path_args`` are arguments that may name a file relative to the suite;
     ``examples`` are argument sets the contract test builds the check with;
-    ``needs_judge`` makes the loader require a judge model for suites that use it.
+    ``needs_judge`` makes the loader require a judge model for suites that use it;
+    ``failure_mode`` is the kind of mistake its failure means (``harness.failures.MODES``;
+    evidence may refine it), ``negated_failure_mode`` the kind when it is negated.
     The factory may return an ``async def`` function (awaited by the runner).
     """
 
     def register(factory: Factory) -> Factory:
         if name in _REGISTRY and _REGISTRY[name].factory is not factory:
             raise ValueError(f"check {name!r} is already registered")
+        for mode in (failure_mode, negated_failure_mode):
+            if mode is not None and not is_mode(mode):
+                raise ValueError(f"check {name!r}: unknown failure mode {mode!r}")
         doc = inspect.getdoc(factory) or ""
         _REGISTRY[name] = CheckDef(
             name=name,
@@ -162,6 +172,8 @@ def check(
             examples=examples,
             args_model=_args_model(name, factory),
             needs_judge=needs_judge,
+            failure_mode=failure_mode,
+            negated_failure_mode=negated_failure_mode,
         )
         return factory
 

@@ -174,6 +174,7 @@ for _name, _measure, _unit in (
 ):
     for _is_max in (False, True):
         _check_name = f"{'max' if _is_max else 'min'}_{_name}"
-        check(_check_name, shorthand="n", examples=({"n": 3},))(
+        # a length limit is a budget the answer overran (or fell short of), not a wrong answer
+        check(_check_name, shorthand="n", failure_mode="budget", examples=({"n": 3},))(
             _bound(_check_name, _measure, _unit, _is_max)
         )

@@ -69,6 +69,7 @@ def _testcase(parent: ET.Element, r: CaseResult, repeated: bool) -> None:
         "completion_tokens": r.usage.completion_tokens,
         "cached": "true" if r.cached else None,
         "attempts": r.attempts,
+        "failure_mode": r.failure_mode,
     })
     if r.error is not None:
         err = ET.SubElement(case, "error", type=_clean(r.error.kind),
@@ -81,6 +82,8 @@ def _testcase(parent: ET.Element, r: CaseResult, repeated: bool) -> None:
         labels = [f"not {c.check}" if c.negate else c.check for c in failed]
         message = "; ".join(f"{label}: {c.reason}" for label, c in zip(labels, failed,
                                                                         strict=True))
+        if r.failure_mode:
+            message = f"[{r.failure_mode}] {message}"
         failure = ET.SubElement(
             case, "failure", type=_clean(", ".join(labels) or "failed"),
             message=_clean(_clip(message or "failed", _MESSAGE_LIMIT)))

@@ -140,11 +140,20 @@ def render_markdown(log: RunLog, comparison: Comparison | None = None, *,
                 "| --- | --- | --- | --- |"]
         for r in shown:
             check, reason = _failure_reason(r)
+            if r.failure_mode:
+                check = f"{check} ({r.failure_mode})"
             case = f"{r.suite}/{r.case_id}" + (f" (repeat {r.repeat})" if r.repeat else "")
             out.append(f"| {md_text(case, 80)} | {md_text(r.model, 40)} | {md_text(check, 40)}"
                        f" | {md_text(reason, _REASON_LIMIT)} |")
         if len(failures) > len(shown):
             out.append(f"\n… and {len(failures) - len(shown):,} more in the HTML report.")
+
+    modes = summary.get("failure_modes") or {}
+    if modes:
+        out += ["", "#### Failure modes", "", "| model | modes |", "| --- | --- |"]
+        for model, per in modes.items():
+            listed = ", ".join(f"{mode} {n:,}" for mode, n in per.items())
+            out.append(f"| {md_text(model, 60)} | {md_text(listed, 300)} |")
 
     if errors:
         out += ["", "#### Errors by kind", "", "| model | kind | count | first message |",
