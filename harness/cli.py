@@ -483,6 +483,10 @@ def _print_summary(log: Any) -> None:
         cost = usd(sum(costs)) if costs else "—"
         print(f"{model[:28]:28} {rate:>9} {row['passed']:>7} {row['failed']:>7} "
               f"{row['errors']:>7} {median:>10} {cost:>9}")
+    spent = log.summary.get("costs") or {}
+    if spent.get("judge_usd") is not None:  # the cost column is the models' calls only
+        print(f"judge calls cost {usd(spent['judge_usd'])}; models and judges together "
+              f"{usd(spent['total_usd'])}")
     _print_error_kinds(log)
     if any(r.group is not None for r in log.results):
         from harness.bias import counterfactual_gaps, gap_table

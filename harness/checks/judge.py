@@ -16,6 +16,7 @@ from harness.checks.registry import AsyncCheckFn, CheckInput, CheckResult, check
 from harness.judge import JudgeClient, Verdict, VerdictShape, total_usage
 
 OUTPUT_CHARS = 12_000  # what a judge is shown of an output, and of each source document
+OVER_BUDGET = "over_budget"  # evidence key: a judge was not asked, --max-cost had no room
 
 
 def _score(value: Any) -> float:
@@ -121,17 +122,17 @@ def _combine(name: str, verdicts: Sequence[Verdict], threshold: float,
     failed = [v for v in verdicts if v.error is not None]
     if failed:
         message = "; ".join(v.error or "" for v in failed)
-        return CheckResult(
-            name, False, None, f"no verdict: {message}",
-            {"verdicts": [_record(v, threshold) for v in verdicts], "judge_usage": usage},
-            error=message,
-        )
+        evidence: dict[str, Any] = {"verdicts": [_record(v, threshold) for v in verdicts],
+                                    "judge_usage": usage}
+        if any(v.over_budget for v in failed):
+            evidence[OVER_BUDGET] = True  # the runner leaves such a case for a resume
+        return CheckResult(name, False, None, f"no verdict: {message}", evidence,
+                           error=message)
     scores = [float(v.data["score"]) for v in verdicts]
     mean = sum(scores) / len(scores)
     passed = mean >= threshold
     records = [_record(v, threshold) for v in verdicts]
-    evidence: dict[str, Any] = {"threshold": threshold, "verdicts": records,
-                                "judge_usage": usage}
+    evidence = {"threshold": threshold, "verdicts": records, "judge_usage": usage}
     reason = f"expected {what} ≥ {threshold:g}; found {mean:.2f}"
     if len(verdicts) > 1:
         spread = max(scores) - min(scores)
