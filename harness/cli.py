@@ -488,6 +488,11 @@ def _print_summary(log: Any) -> None:
         print(f"judge calls cost {usd(spent['judge_usd'])}; models and judges together "
               f"{usd(spent['total_usd'])}")
     _print_error_kinds(log)
+    modes = log.summary.get("failure_modes") or {}
+    if modes:  # what kind of mistakes, not only how many (harness/failures.py)
+        print("\nfailure modes:")
+        for model, per in modes.items():
+            print(f"  {model}: " + ", ".join(f"{mode} {n}" for mode, n in per.items()))
     if any(r.group is not None for r in log.results):
         from harness.bias import counterfactual_gaps, gap_table
 
@@ -505,6 +510,8 @@ def _print_summary(log: Any) -> None:
             else:
                 first = next(c for c in r.checks if not c.passed)
                 why = f"{first.check}: {first.reason[:100]}"
+                if r.failure_mode:
+                    why = f"{r.failure_mode} · {why}"
             print(f"  {r.suite}/{r.case_id} [{r.model}] {why}")
         if len(failures) > 15:
             print(f"  … and {len(failures) - 15} more (see the report)")

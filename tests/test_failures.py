@@ -88,7 +88,7 @@ def _faults(n: int, body: dict[str, Any]) -> str | None:
 
 
 @pytest.fixture
-def modes_run(project: Path) -> tuple[int, RunLog, Path]:
+def modes_run(project: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, RunLog, Path]:
     _suite(project / "modes.suite.yaml")
     with OpenAIServer(script=_reply, faults=_faults) as server:
         code = main(["run", "modes.suite.yaml", "-m", "openai/mock-a", "--api-base",
@@ -96,6 +96,9 @@ def modes_run(project: Path) -> tuple[int, RunLog, Path]:
                      "--junit", "junit.xml", "--markdown", "summary.md"])
         # the 500 was retried: two attempts for that case, one for every other
         assert server.count == len(CASES) + 2 + 1
+    out = capsys.readouterr().out
+    assert "\nfailure modes:\n  openai/mock-a: pii_leak 2, bias 2, " in out
+    assert "modes/invented-number [openai/mock-a] unsupported_number · grounded: " in out
     return code, RunLog.read(project / "reports" / "modes.json"), project
 
 
