@@ -325,6 +325,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         if options.max_cost is not None:
             _warn_unpriced(prepared.remaining)
+            if any(i.case.has_async_checks for i in prepared.remaining):
+                _warn_unpriced_judges(options.judges or [
+                    m.id for s in prepared.suites for m in s.judges])
         models = prepared.model_infos()
         _warn_missing_keys(models, prepared.suites, options)
         done = len(prepared.items) - len(prepared.remaining)
@@ -377,6 +380,16 @@ def _warn_unpriced(items: Sequence[Any]) -> None:
     if unpriced:
         print(f"warning: LiteLLM's price table does not know {', '.join(unpriced)}; "
               "--max-cost cannot limit what those calls cost", file=sys.stderr)
+
+
+def _warn_unpriced_judges(judges: Sequence[str]) -> None:
+    from harness.cost import price
+
+    unpriced = sorted({j for j in judges if price(j) is None})
+    if unpriced:
+        print(f"warning: LiteLLM's price table does not know the judge(s) "
+              f"{', '.join(unpriced)}; --max-cost cannot limit what their calls cost",
+              file=sys.stderr)
 
 
 def _dry_run(options: Any, items: Sequence[Any] | None) -> int:

@@ -218,3 +218,55 @@ def test_every_check_declares_a_known_mode_and_plugins_may_too() -> None:
                     "x") == "wrong_answer"
     with pytest.raises(ValueError, match="unknown failure mode"):
         check("test_failures_bad_mode", failure_mode="typo")(plugin)  # type: ignore[arg-type]
+
+
+# -- the pytest plugin, the Python API and replay ----------------------------------------
+
+pytest_plugins = ["pytester"]
+
+PLUGIN_SUITE = """\
+suite: demo
+prompt: "Say something about {{ topic }}"
+cases:
+  - id: wrong
+    vars: {topic: pears}
+    expect: [{contains: bananas}]
+  - id: shapeless
+    vars: {topic: plums}
+    expect: [{is_json: {}}]
+"""
+PLUGIN_API = """\
+from harness import assert_case
+
+
+def test_api_leak(harness_model):
+    out = harness_model.complete("Say {word}", word="hello")
+    assert_case(out, expect=[{"max_words": 1}, {"contains": "goodbye"}])
+"""
+
+
+def test_plugin_api_and_replay_record_failure_modes(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness import api, pytest_plugin, replay, session  # noqa: F401  (imported once)
+
+    registry()
+    monkeypatch.delenv("HARNESS_CACHE", raising=False)
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest -p no:anyio "
+                       "-p no:platformdirs -p no:cacheprovider")
+    pytester.makepyprojecttoml("[tool.pytest.ini_options]\n")
+    pytester.makefile(".suite.yaml", demo=PLUGIN_SUITE)
+    pytester.makepyfile(test_api=PLUGIN_API)
+    with OpenAIServer() as server:  # it echoes the prompt: no bananas, no JSON, 3 words
+        result = pytester.runpytest("--harness-api-base", server.base_url,
+                                    "--harness-model", "openai/mock-a")
+    result.assert_outcomes(failed=3)
+    log = RunLog.read(pytester.path / "reports" / "pytest.json")
+    expected = {"wrong": "wrong_answer", "shapeless": "format",
+                "test_api_leak[openai/mock-a]": "wrong_answer"}
+    assert {r.case_id: r.failure_mode for r in log.results} == expected
+    # re-checked from the recording (no model call): the modes are derived again
+    result = pytester.runpytest("--harness-replay", "reports/pytest.json",
+                                "--harness-report", "reports/replay.json")
+    result.assert_outcomes(failed=3)
+    replayed = RunLog.read(pytester.path / "reports" / "replay.json")
+    assert {r.case_id: r.failure_mode for r in replayed.results} == expected

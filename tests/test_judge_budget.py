@@ -129,3 +129,17 @@ def test_max_cost_bounds_model_and_judge_spend_together(
         # no case was answered twice: the one left unjudged took its answer from the cache
         assert sum(b["model"] == "gpt-4o-mini" for b in server.requests) == CASES
         assert sum(b["model"] == "gpt-4o" for b in server.requests) == CASES
+
+
+def test_an_unpriced_judge_is_named_when_a_budget_is_set(
+        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_suite(project / "judged.suite.yaml")
+    with OpenAIServer(script=lambda body: VERDICT if body["model"] == "house-judge"
+                      else ANSWER) as server:
+        assert main(["run", "judged.suite.yaml", "-m", MODEL, "--judge", "openai/house-judge",
+                     "--api-base", server.base_url, "-q", "--max-cost", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "does not know the judge(s) openai/house-judge; --max-cost cannot limit" in err
+    log = RunLog.read(project / "reports" / "judged.json")
+    assert log.summary["costs"]["judge_usd"] is None  # unpriced: not counted as free
+    assert log.summary["costs"]["model_usd"] > 0
