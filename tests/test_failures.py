@@ -270,3 +270,48 @@ def test_plugin_api_and_replay_record_failure_modes(
     result.assert_outcomes(failed=3)
     replayed = RunLog.read(pytester.path / "reports" / "replay.json")
     assert {r.case_id: r.failure_mode for r in replayed.results} == expected
+
+
+FAITHFUL_SUITE = """
+suite: memo
+prompt: "[{{ tag }}] Answer from the context: {{ context }}"
+cases:
+  - id: invented-figure
+    vars: {tag: figure}
+    context: "Revenue was 1.2 million dollars in 2023."
+    expect: [{faithful: {}}]
+  - id: invented-claim
+    vars: {tag: claim}
+    context: "Revenue was 1.2 million dollars in 2023."
+    expect: [{faithful: {}}]
+  - id: no-verdict
+    vars: {tag: garbage}
+    context: "Revenue was 1.2 million dollars in 2023."
+    expect: [{faithful: {}}]
+"""
+
+
+def test_faithful_judges_name_invented_figures_and_claims(project: Path) -> None:
+    (project / "memo.suite.yaml").write_text(FAITHFUL_SUITE)
+
+    def reply(body: dict[str, Any]) -> str:
+        text = json.dumps(body["messages"])
+        if body["model"] != "judge-a":
+            return "An answer."
+        if "[figure]" in text:  # the judge rejects a claim with a figure not in the source
+            claim = {"claim": "Revenue was 4.7 million dollars in 2023", "supported": False}
+        elif "[claim]" in text:
+            claim = {"claim": "The CEO resigned over it", "supported": False}
+        else:
+            return "no idea"
+        return json.dumps({"claims": [claim]})
+
+    with OpenAIServer(script=reply) as server:
+        main(["run", "memo.suite.yaml", "-m", "openai/mock-a", "--judge", "openai/judge-a",
+              "--api-base", server.base_url, "-q", "--no-cache"])
+    log = RunLog.read(project / "reports" / "memo.json")
+    assert {r.case_id: (r.status, r.failure_mode) for r in log.results} == {
+        "invented-figure": ("failed", "unsupported_number"),
+        "invented-claim": ("failed", "hallucination"),
+        "no-verdict": ("error", "error"),  # a judge that gave no usable verdict
+    }

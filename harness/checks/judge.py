@@ -157,6 +157,19 @@ def _record(v: Verdict, threshold: float) -> dict[str, Any]:
             "usage": v.usage()}
 
 
+def _claims_mode(claims: Sequence[str], context: Sequence[str]) -> str:
+    """``unsupported_number`` when a claim the judges rejected holds a number or date the
+    sources lack (found by the deterministic detector, in milliseconds), else
+    ``hallucination``: the same split ``grounded`` makes."""
+    from harness.detectors.grounding import ground
+
+    figures = ("number", "date")
+    if any(span.kind in figures for claim in claims
+           for span in ground(claim, context).unsupported_spans()):
+        return "unsupported_number"
+    return "hallucination"
+
+
 def _check_threshold(threshold: float) -> None:
     if not 0.0 <= threshold <= 1.0:
         raise ValueError("'threshold' must be between 0 and 1")
@@ -206,6 +219,7 @@ def faithful(threshold: float = 1.0, judges: list[str] | None = None) -> AsyncCh
                                   if not c["supported"]})
             result.evidence["unsupported"] = unsupported
             if unsupported and not result.passed:
+                result.evidence["failure_mode"] = _claims_mode(unsupported, inp.context)
                 shown = "; ".join(unsupported[:3])
                 return CheckResult("faithful", False, result.score,
                                    f"{result.reason}; unsupported: {shown}", result.evidence)
