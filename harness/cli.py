@@ -325,6 +325,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         if options.max_cost is not None:
             _warn_unpriced(prepared.remaining)
+            if any(i.case.has_async_checks for i in prepared.remaining):
+                _warn_unpriced_judges(options.judges or [
+                    m.id for s in prepared.suites for m in s.judges])
         models = prepared.model_infos()
         _warn_missing_keys(models, prepared.suites, options)
         done = len(prepared.items) - len(prepared.remaining)
@@ -377,6 +380,16 @@ def _warn_unpriced(items: Sequence[Any]) -> None:
     if unpriced:
         print(f"warning: LiteLLM's price table does not know {', '.join(unpriced)}; "
               "--max-cost cannot limit what those calls cost", file=sys.stderr)
+
+
+def _warn_unpriced_judges(judges: Sequence[str]) -> None:
+    from harness.cost import price
+
+    unpriced = sorted({j for j in judges if price(j) is None})
+    if unpriced:
+        print(f"warning: LiteLLM's price table does not know the judge(s) "
+              f"{', '.join(unpriced)}; --max-cost cannot limit what their calls cost",
+              file=sys.stderr)
 
 
 def _dry_run(options: Any, items: Sequence[Any] | None) -> int:
@@ -483,7 +496,16 @@ def _print_summary(log: Any) -> None:
         cost = usd(sum(costs)) if costs else "—"
         print(f"{model[:28]:28} {rate:>9} {row['passed']:>7} {row['failed']:>7} "
               f"{row['errors']:>7} {median:>10} {cost:>9}")
+    spent = log.summary.get("costs") or {}
+    if spent.get("judge_usd") is not None:  # the cost column is the models' calls only
+        print(f"judge calls cost {usd(spent['judge_usd'])}; models and judges together "
+              f"{usd(spent['total_usd'])}")
     _print_error_kinds(log)
+    modes = log.summary.get("failure_modes") or {}
+    if modes:  # what kind of mistakes, not only how many (harness/failures.py)
+        print("\nfailure modes:")
+        for model, per in modes.items():
+            print(f"  {model}: " + ", ".join(f"{mode} {n}" for mode, n in per.items()))
     if any(r.group is not None for r in log.results):
         from harness.bias import counterfactual_gaps, gap_table
 
@@ -501,6 +523,8 @@ def _print_summary(log: Any) -> None:
             else:
                 first = next(c for c in r.checks if not c.passed)
                 why = f"{first.check}: {first.reason[:100]}"
+                if r.failure_mode:
+                    why = f"{r.failure_mode} · {why}"
             print(f"  {r.suite}/{r.case_id} [{r.model}] {why}")
         if len(failures) > 15:
             print(f"  … and {len(failures) - 15} more (see the report)")

@@ -11,6 +11,10 @@ and ``unsupported`` the answer's unsupported claims, each with its unsupported n
 dates, entities, quotes and negations as character spans of the answer. Without an ``id``,
 the line number stands in; blank lines are skipped.
 
+With ``--judge MODEL`` (repeatable) LLM judges verify the answers instead, through the
+runner's provider, retries, cache and concurrency (``harness.detect_judge``); a line whose
+verdict could not be parsed carries ``judge_error`` and no label.
+
 The detector is deterministic and needs no model (``harness.detectors.grounding``). The
 threshold is ``--threshold``, else the one tuned for ``--task`` (qa, summarization,
 dialogue), else the one tuned for the line's own ``task`` field when it names one, else
@@ -29,7 +33,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from harness.detect import close_streams, finish, json_type
+from harness.detect import EXIT_BAD_LINES, close_streams, finish, json_type
 
 if TYPE_CHECKING:
     from harness.detectors.grounding import Claim
@@ -61,6 +65,9 @@ def add_grounding_arguments(parser: argparse.ArgumentParser) -> argparse.Argumen
                         help="use the threshold tuned for this kind of answer")
     parser.add_argument("--claims", action="store_true",
                         help="also write every claim with its score ('claims')")
+    from harness.detect_judge import add_judge_arguments
+
+    add_judge_arguments(parser)  # --judge MODEL: LLM judges instead of the detector
     return parser
 
 
@@ -72,6 +79,10 @@ def run_grounding(args: argparse.Namespace) -> int:
     if threshold is not None and not 0.0 <= threshold <= 1.0:
         raise UsageError(f"--threshold must be between 0 and 1, got {threshold}")
     task: str | None = getattr(args, "task", None)
+    if getattr(args, "judge", None):
+        from harness.detect_judge import check_judge_arguments
+
+        check_judge_arguments(args)
     if args.jsonl != "-" and not Path(args.jsonl).is_file():
         raise UsageError(f"{args.jsonl}: no such file")
     from harness.detectors import grounding
@@ -90,11 +101,16 @@ def run_grounding(args: argparse.Namespace) -> int:
             source.close()
         raise UsageError(f"{args.output}: cannot write: {exc.strerror}") from None
     bad = 0
+    judged: list[tuple[int, dict[str, Any]]] | None = [] if getattr(args, "judge", None) \
+        else None
     try:
         for lineno, item in _read(source, name):
             if isinstance(item, str):
                 print(item, file=sys.stderr)
                 bad += 1
+                continue
+            if judged is not None:
+                judged.append((lineno, item))
                 continue
             limit = threshold if threshold is not None else grounding.TASK_THRESHOLDS.get(
                 task or str(item.get("task") or ""), grounding.DEFAULT_THRESHOLD)
@@ -115,6 +131,13 @@ def run_grounding(args: argparse.Namespace) -> int:
             if getattr(args, "claims", False):
                 row["claims"] = [_claim(c) for c in verdict.claims]
             target.write(json.dumps(row, ensure_ascii=False) + "\n")
+        if judged is not None:
+            from harness.detect_judge import run_judged
+
+            # a line without a verdict is not a bad line, but not a scored one either
+            unjudged = run_judged(args, judged, target)
+            if unjudged and not bad:
+                return EXIT_BAD_LINES
     finally:
         close_streams(source, target)
     return finish(bad)

@@ -216,7 +216,7 @@ def _budgets(head: RunLog, limits: Budgets, reasons: list[str]) -> None:
                 reasons.append(f"{suite} on {model}: pass rate {passed / judged:.0%} is below "
                                f"the minimum {limits.min_pass_rate:.0%}")
     if limits.max_cost is not None:
-        cost = sum(r.cost_usd or 0.0 for r in head.results)
+        cost = sum((r.cost_usd or 0.0) + (r.judge_cost_usd or 0.0) for r in head.results)
         if cost > limits.max_cost:
             reasons.append(f"the run cost ${cost:.4f}, more than the budget ${limits.max_cost:g}")
     if limits.max_latency_p95 is not None:

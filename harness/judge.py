@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.providers.base import Completion, Provider, Request
-from harness.runner import RetryPolicy, call_with_retries
+from harness.runner import Budget, EstimateFn, RetryPolicy, call_with_retries
 from harness.spec.models import ModelConfig
 from harness.store import ResponseCache, request_key
 
@@ -50,6 +50,7 @@ class Verdict:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float | None = None
+    over_budget: bool = False  # not asked: its worst case did not fit the run's --max-cost
 
     def usage(self) -> dict[str, Any]:
         return {"model": self.model, "calls": self.calls, "cached_calls": self.cached_calls,
@@ -73,6 +74,8 @@ class JudgeClient:
         semaphore: asyncio.Semaphore | None = None,
         timeout: float = 120.0,
         max_tokens: int = 1024,
+        budget: Budget | None = None,
+        estimate: EstimateFn | None = None,
     ) -> None:
         self.provider = provider
         self.models = judge_configs(models)
@@ -81,6 +84,10 @@ class JudgeClient:
         self.semaphore = semaphore
         self.timeout = timeout
         self.max_tokens = max_tokens
+        # --max-cost: each judge call reserves its worst case (``estimate``) first, like a
+        # case's call, and settles at what it cost, so the limit bounds model + judges.
+        self.budget = budget
+        self.estimate = estimate
 
     @property
     def names(self) -> list[str]:
@@ -96,7 +103,7 @@ class JudgeClient:
         configs = [ModelConfig(id=m, api_base=None if m.startswith("local/") else base)
                    if isinstance(m, str) else m for m in models]
         return JudgeClient(self.provider, configs, self.retry, self.cache, self.semaphore,
-                           self.timeout, self.max_tokens)
+                           self.timeout, self.max_tokens, self.budget, self.estimate)
 
     async def verdicts(
         self, messages: Sequence[dict[str, str]], schema_hint: VerdictShape
@@ -113,18 +120,32 @@ class JudgeClient:
                        api_base=model.api_base, api_key_env=model.api_key_env,
                        timeout=model.timeout or self.timeout, extra=dict(model.extra))
 
-    async def _call(self, request: Request) -> tuple[Completion, int, bool, str]:
+    async def _call(self, request: Request) -> tuple[Completion | None, int, bool, str]:
+        """The judge's reply (from the cache when it holds one); None when the budget
+        cannot take the call's worst case, in which case nothing is sent."""
         key = request_key(request)
         if self.cache is not None:
             hit = self.cache.get(key)
             if hit is not None:
                 return hit, 0, True, key
-        if self.semaphore is not None:
-            async with self.semaphore:
+        reserved = 0.0
+        if self.budget is not None:
+            # an unpriced judge reserves nothing, as an unpriced model does
+            reserved = (self.estimate(request) if self.estimate else None) or 0.0
+            if not self.budget.reserve(reserved):
+                return None, 0, False, key
+        completion: Completion | None = None
+        try:
+            if self.semaphore is not None:
+                async with self.semaphore:
+                    completion, attempts = await call_with_retries(self.provider, request,
+                                                                   self.retry)
+            else:
                 completion, attempts = await call_with_retries(self.provider, request,
                                                                self.retry)
-        else:
-            completion, attempts = await call_with_retries(self.provider, request, self.retry)
+        finally:
+            if self.budget is not None:  # a cancelled call counts as its estimate
+                self.budget.settle(reserved, completion.cost_usd if completion else None)
         return completion, attempts, False, key
 
     async def _verdict(self, model: ModelConfig, messages: Sequence[dict[str, str]],
@@ -137,6 +158,9 @@ class JudgeClient:
         for attempt in range(CORRECTIONS + 1):
             request = self._request(model, convo)
             completion, attempts, cached, key = await self._call(request)
+            if completion is None:
+                return usage.verdict(model.name, over_budget=True, error=(
+                    f"judge {model.name} not asked: its call could exceed --max-cost"))
             usage.add(completion, attempts, cached)
             if completion.error is not None or completion.text is None:
                 err = completion.error
@@ -188,9 +212,9 @@ class _Usage:
             self.cost = (self.cost or 0.0) + completion.cost_usd
 
     def verdict(self, model: str, data: dict[str, Any] | None = None,
-                error: str | None = None) -> Verdict:
+                error: str | None = None, over_budget: bool = False) -> Verdict:
         return Verdict(model, data or {}, error, self.calls, self.cached_calls,
-                       self.prompt_tokens, self.completion_tokens, self.cost)
+                       self.prompt_tokens, self.completion_tokens, self.cost, over_budget)
 
 
 def _quote(text: str) -> str:

@@ -69,7 +69,8 @@ class CaseResult(_Record):
     output: str | None = None
     error: ErrorRecord | None = None
     usage: Usage = Field(default_factory=Usage)
-    cost_usd: float | None = None
+    cost_usd: float | None = None  # of the model's call; judges are in judge_cost_usd
+    judge_cost_usd: float | None = None  # of the judge calls this result's checks made
     latency_ms: float | None = None  # of the call that produced the output (kept when cached)
     cached: bool = False
     attempts: int = 1  # calls made for this result (0 when answered from the cache)
@@ -235,8 +236,26 @@ def summarize(results: list[CaseResult]) -> dict[str, Any]:
         "checks": {m: {c: dict(v) for c, v in checks.items()} for m, checks in per_check.items()},
         "error_kinds": {m: dict(k) for m, k in errors.items()},
         "failure_modes": failure_counts(results),
+        "costs": cost_summary(results),
         "repeats": repeat_stats(results),
     }
+
+
+def cost_summary(results: list[CaseResult]) -> dict[str, Any]:
+    """What the run spent on model calls and on judge calls, in total and per model (USD;
+    None where nothing was priced). ``--max-cost`` bounds the two together."""
+    def sums(rows: list[CaseResult]) -> dict[str, float | None]:
+        model = [r.cost_usd for r in rows if r.cost_usd is not None]
+        judge = [r.judge_cost_usd for r in rows if r.judge_cost_usd is not None]
+        both = model + judge
+        return {"model_usd": sum(model) if model else None,
+                "judge_usd": sum(judge) if judge else None,
+                "total_usd": sum(both) if both else None}
+
+    per_model: dict[str, list[CaseResult]] = defaultdict(list)
+    for r in results:
+        per_model[r.model].append(r)
+    return {**sums(results), "models": {m: sums(rows) for m, rows in per_model.items()}}
 
 
 def repeat_stats(results: list[CaseResult]) -> list[dict[str, Any]]:
@@ -271,7 +290,8 @@ def to_records(log: RunLog) -> list[dict[str, Any]]:
         row: dict[str, Any] = {
             "run_id": log.run_id, "suite": r.suite, "case_id": r.case_id, "model": r.model,
             "repeat": r.repeat, "status": r.status, "tags": ",".join(r.tags),
-            "latency_ms": r.latency_ms, "cost_usd": r.cost_usd, "cached": r.cached,
+            "latency_ms": r.latency_ms, "cost_usd": r.cost_usd,
+            "judge_cost_usd": r.judge_cost_usd, "cached": r.cached,
             "prompt_tokens": r.usage.prompt_tokens,
             "completion_tokens": r.usage.completion_tokens,
             "error_kind": r.error.kind if r.error else None,

@@ -242,6 +242,7 @@ def _result(
         usage=Usage(prompt_tokens=completion.prompt_tokens,
                     completion_tokens=completion.completion_tokens),
         cost_usd=completion.cost_usd,
+        judge_cost_usd=_judge_cost(checks),
         latency_ms=completion.latency_ms,
         cached=cached,
         attempts=attempts,
@@ -316,7 +317,7 @@ async def execute(
     for queue in queues.values():
         queue.reverse()  # pop() from the end keeps plan order
     stopped: str | None = None
-    judges = _judge_clients(items, provider, settings, overall)
+    judges = _judge_clients(items, provider, settings, overall, budget, estimate)
 
     async def scored(item: WorkItem, request: Request, completion: Completion,
                      attempts: int, cached: bool) -> CaseResult:
@@ -350,8 +351,11 @@ async def execute(
             if settings.cache is not None:
                 settings.cache.put(key, request.model, completion)
             result = await scored(item, request, completion, attempts, cached=False)
-        if budget is not None and item.case.has_async_checks:
-            budget.spent += _judge_cost(result)  # judges spend from the same budget
+        if budget is not None and _judge_over_budget(result):
+            # A judge the budget had no room for: the case is not finished, so it is not
+            # recorded; a resume judges it (its answer comes from the cache).
+            stopped = stopped or "max_cost"
+            return
         done.append(result)
         if on_result is not None:
             on_result(result)
@@ -392,17 +396,29 @@ async def execute(
     return Outcome(done, not_run, stopped)
 
 
-def _judge_cost(result: CaseResult) -> float:
-    return sum((c.evidence.get("judge_usage") or {}).get("cost_usd") or 0.0
-               for c in result.checks)
+def _judge_cost(checks: Sequence[CheckRecord]) -> float | None:
+    """What the judges of a result's checks cost (None: no judge was called, or none
+    was priced); calls answered from the cache cost nothing."""
+    costs = [usage["cost_usd"] for c in checks
+             if isinstance(usage := c.evidence.get("judge_usage"), dict)
+             and isinstance(usage.get("cost_usd"), (int, float))]
+    return sum(costs) if costs else None
+
+
+def _judge_over_budget(result: CaseResult) -> bool:
+    from harness.checks.judge import OVER_BUDGET
+
+    return any(c.evidence.get(OVER_BUDGET) for c in result.checks)
 
 
 def _judge_clients(
     items: Sequence[WorkItem], provider: Provider, settings: RunSettings,
-    semaphore: asyncio.Semaphore,
+    semaphore: asyncio.Semaphore, budget: Budget | None = None,
+    estimate: EstimateFn | None = None,
 ) -> dict[str, JudgeClient]:
     """Per suite, the client its judge checks call: the command line's judges when given,
-    else the suite's; one provider, cache, retry policy and concurrency limit for all."""
+    else the suite's; one provider, cache, retry policy, concurrency limit and budget for
+    all."""
     from harness.judge import JudgeClient
 
     clients: dict[str, JudgeClient] = {}
@@ -416,7 +432,8 @@ def _judge_clients(
         key = tuple(m.model_dump_json() for m in models)
         if key not in by_models:
             by_models[key] = JudgeClient(provider, models, settings.retry, settings.cache,
-                                         semaphore, timeout=suite.defaults.timeout)
+                                         semaphore, timeout=suite.defaults.timeout,
+                                         budget=budget, estimate=estimate)
         clients[suite.name] = by_models[key]
     return clients
 

@@ -308,7 +308,8 @@ def run(
                            judges=judge_models(options.judges, options.api_base))
     budget = None
     if options.max_cost is not None:
-        spent = sum(r.cost_usd or 0.0 for r in store.results(prepared.run_id))
+        spent = sum((r.cost_usd or 0.0) + (r.judge_cost_usd or 0.0)
+                    for r in store.results(prepared.run_id))
         budget = Budget(limit=options.max_cost, spent=spent)
 
     pending: list[CaseResult] = []

@@ -88,7 +88,7 @@ def _faults(n: int, body: dict[str, Any]) -> str | None:
 
 
 @pytest.fixture
-def modes_run(project: Path) -> tuple[int, RunLog, Path]:
+def modes_run(project: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, RunLog, Path]:
     _suite(project / "modes.suite.yaml")
     with OpenAIServer(script=_reply, faults=_faults) as server:
         code = main(["run", "modes.suite.yaml", "-m", "openai/mock-a", "--api-base",
@@ -96,6 +96,9 @@ def modes_run(project: Path) -> tuple[int, RunLog, Path]:
                      "--junit", "junit.xml", "--markdown", "summary.md"])
         # the 500 was retried: two attempts for that case, one for every other
         assert server.count == len(CASES) + 2 + 1
+    out = capsys.readouterr().out
+    assert "\nfailure modes:\n  openai/mock-a: pii_leak 2, bias 2, " in out
+    assert "modes/invented-number [openai/mock-a] unsupported_number · grounded: " in out
     return code, RunLog.read(project / "reports" / "modes.json"), project
 
 
@@ -215,3 +218,100 @@ def test_every_check_declares_a_known_mode_and_plugins_may_too() -> None:
                     "x") == "wrong_answer"
     with pytest.raises(ValueError, match="unknown failure mode"):
         check("test_failures_bad_mode", failure_mode="typo")(plugin)  # type: ignore[arg-type]
+
+
+# -- the pytest plugin, the Python API and replay ----------------------------------------
+
+pytest_plugins = ["pytester"]
+
+PLUGIN_SUITE = """\
+suite: demo
+prompt: "Say something about {{ topic }}"
+cases:
+  - id: wrong
+    vars: {topic: pears}
+    expect: [{contains: bananas}]
+  - id: shapeless
+    vars: {topic: plums}
+    expect: [{is_json: {}}]
+"""
+PLUGIN_API = """\
+from harness import assert_case
+
+
+def test_api_leak(harness_model):
+    out = harness_model.complete("Say {word}", word="hello")
+    assert_case(out, expect=[{"max_words": 1}, {"contains": "goodbye"}])
+"""
+
+
+def test_plugin_api_and_replay_record_failure_modes(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness import api, pytest_plugin, replay, session  # noqa: F401  (imported once)
+
+    registry()
+    monkeypatch.delenv("HARNESS_CACHE", raising=False)
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest -p no:anyio "
+                       "-p no:platformdirs -p no:cacheprovider")
+    pytester.makepyprojecttoml("[tool.pytest.ini_options]\n")
+    pytester.makefile(".suite.yaml", demo=PLUGIN_SUITE)
+    pytester.makepyfile(test_api=PLUGIN_API)
+    with OpenAIServer() as server:  # it echoes the prompt: no bananas, no JSON, 3 words
+        result = pytester.runpytest("--harness-api-base", server.base_url,
+                                    "--harness-model", "openai/mock-a")
+    result.assert_outcomes(failed=3)
+    log = RunLog.read(pytester.path / "reports" / "pytest.json")
+    expected = {"wrong": "wrong_answer", "shapeless": "format",
+                "test_api_leak[openai/mock-a]": "wrong_answer"}
+    assert {r.case_id: r.failure_mode for r in log.results} == expected
+    # re-checked from the recording (no model call): the modes are derived again
+    result = pytester.runpytest("--harness-replay", "reports/pytest.json",
+                                "--harness-report", "reports/replay.json")
+    result.assert_outcomes(failed=3)
+    replayed = RunLog.read(pytester.path / "reports" / "replay.json")
+    assert {r.case_id: r.failure_mode for r in replayed.results} == expected
+
+
+FAITHFUL_SUITE = """
+suite: memo
+prompt: "[{{ tag }}] Answer from the context: {{ context }}"
+cases:
+  - id: invented-figure
+    vars: {tag: figure}
+    context: "Revenue was 1.2 million dollars in 2023."
+    expect: [{faithful: {}}]
+  - id: invented-claim
+    vars: {tag: claim}
+    context: "Revenue was 1.2 million dollars in 2023."
+    expect: [{faithful: {}}]
+  - id: no-verdict
+    vars: {tag: garbage}
+    context: "Revenue was 1.2 million dollars in 2023."
+    expect: [{faithful: {}}]
+"""
+
+
+def test_faithful_judges_name_invented_figures_and_claims(project: Path) -> None:
+    (project / "memo.suite.yaml").write_text(FAITHFUL_SUITE)
+
+    def reply(body: dict[str, Any]) -> str:
+        text = json.dumps(body["messages"])
+        if body["model"] != "judge-a":
+            return "An answer."
+        if "[figure]" in text:  # the judge rejects a claim with a figure not in the source
+            claim = {"claim": "Revenue was 4.7 million dollars in 2023", "supported": False}
+        elif "[claim]" in text:
+            claim = {"claim": "The CEO resigned over it", "supported": False}
+        else:
+            return "no idea"
+        return json.dumps({"claims": [claim]})
+
+    with OpenAIServer(script=reply) as server:
+        main(["run", "memo.suite.yaml", "-m", "openai/mock-a", "--judge", "openai/judge-a",
+              "--api-base", server.base_url, "-q", "--no-cache"])
+    log = RunLog.read(project / "reports" / "memo.json")
+    assert {r.case_id: (r.status, r.failure_mode) for r in log.results} == {
+        "invented-figure": ("failed", "unsupported_number"),
+        "invented-claim": ("failed", "hallucination"),
+        "no-verdict": ("error", "error"),  # a judge that gave no usable verdict
+    }

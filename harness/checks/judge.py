@@ -16,6 +16,7 @@ from harness.checks.registry import AsyncCheckFn, CheckInput, CheckResult, check
 from harness.judge import JudgeClient, Verdict, VerdictShape, total_usage
 
 OUTPUT_CHARS = 12_000  # what a judge is shown of an output, and of each source document
+OVER_BUDGET = "over_budget"  # evidence key: a judge was not asked, --max-cost had no room
 
 
 def _score(value: Any) -> float:
@@ -121,17 +122,17 @@ def _combine(name: str, verdicts: Sequence[Verdict], threshold: float,
     failed = [v for v in verdicts if v.error is not None]
     if failed:
         message = "; ".join(v.error or "" for v in failed)
-        return CheckResult(
-            name, False, None, f"no verdict: {message}",
-            {"verdicts": [_record(v, threshold) for v in verdicts], "judge_usage": usage},
-            error=message,
-        )
+        evidence: dict[str, Any] = {"verdicts": [_record(v, threshold) for v in verdicts],
+                                    "judge_usage": usage}
+        if any(v.over_budget for v in failed):
+            evidence[OVER_BUDGET] = True  # the runner leaves such a case for a resume
+        return CheckResult(name, False, None, f"no verdict: {message}", evidence,
+                           error=message)
     scores = [float(v.data["score"]) for v in verdicts]
     mean = sum(scores) / len(scores)
     passed = mean >= threshold
     records = [_record(v, threshold) for v in verdicts]
-    evidence: dict[str, Any] = {"threshold": threshold, "verdicts": records,
-                                "judge_usage": usage}
+    evidence = {"threshold": threshold, "verdicts": records, "judge_usage": usage}
     reason = f"expected {what} ≥ {threshold:g}; found {mean:.2f}"
     if len(verdicts) > 1:
         spread = max(scores) - min(scores)
@@ -154,6 +155,19 @@ def _record(v: Verdict, threshold: float) -> dict[str, Any]:
         return {"model": v.model, "error": v.error, "usage": v.usage()}
     return {"model": v.model, **v.data, "passed": float(v.data["score"]) >= threshold,
             "usage": v.usage()}
+
+
+def _claims_mode(claims: Sequence[str], context: Sequence[str]) -> str:
+    """``unsupported_number`` when a claim the judges rejected holds a number or date the
+    sources lack (found by the deterministic detector, in milliseconds), else
+    ``hallucination``: the same split ``grounded`` makes."""
+    from harness.detectors.grounding import ground
+
+    figures = ("number", "date")
+    if any(span.kind in figures for claim in claims
+           for span in ground(claim, context).unsupported_spans()):
+        return "unsupported_number"
+    return "hallucination"
 
 
 def _check_threshold(threshold: float) -> None:
@@ -205,6 +219,7 @@ def faithful(threshold: float = 1.0, judges: list[str] | None = None) -> AsyncCh
                                   if not c["supported"]})
             result.evidence["unsupported"] = unsupported
             if unsupported and not result.passed:
+                result.evidence["failure_mode"] = _claims_mode(unsupported, inp.context)
                 shown = "; ".join(unsupported[:3])
                 return CheckResult("faithful", False, result.score,
                                    f"{result.reason}; unsupported: {shown}", result.evidence)
