@@ -45,6 +45,9 @@ from harness.stats import wilson_interval
 if TYPE_CHECKING:
     import jinja2
 
+    from harness.gate import Budgets
+    from harness.report.diff import BaselineDiff
+
 __all__ = ["render_html", "write_html"]
 
 CellState = Literal["passed", "failed", "error", "mixed", "missing"]
@@ -570,6 +573,7 @@ class ReportView:
     compacted: int  # passed results shown without their output (a large run)
     omitted_cases: int  # cases of a large run left out of Details: every result passed
     repeats: int
+    diff: BaselineDiff | None = None  # against a baseline run (``--baseline``)
 
 
 def _check_label(name: str, negate: bool) -> str:
@@ -1044,31 +1048,41 @@ def _environment() -> jinja2.Environment:
 
 
 def render_html(log: RunLog, *, title: str | None = None, full: bool = False,
-                show_pii: bool = False) -> str:
+                show_pii: bool = False, baseline: RunLog | None = None,
+                budgets: Budgets | None = None) -> str:
     """Render ``log`` as one self-contained HTML document (no network, output escaped).
 
     In a large run (over 2,000 results or 2 million characters of output) passed results
     show their verdict and numbers but not their output; ``full=True`` includes it all.
     Personal data in what the report shows is masked (``harness.report.masking``) unless
-    ``show_pii``.
+    ``show_pii``. With a ``baseline`` RunLog the report adds a diff view (new failures,
+    fixed cases, changed outputs as text diffs) and the gate's verdict under ``budgets``.
     """
     if not show_pii:
         from harness.report.masking import mask_log
 
         log = mask_log(log)
+        # the baseline's texts appear in the diffs: masked the same way
+        baseline = mask_log(baseline) if baseline is not None else None
+    view = _view(log, title, full)
+    if baseline is not None:
+        from harness.report.diff import diff_runs
+
+        anchors = {d.result.key: d.anchor for g in view.drill for d in g.items}
+        view.diff = diff_runs(baseline, log, budgets=budgets, anchors=anchors)
     template = _environment().get_template("report.html.j2")
-    return template.render(v=_view(log, title, full))
+    return template.render(v=view)
 
 
 def write_html(
     log: RunLog, path: str | os.PathLike[str], *, title: str | None = None, full: bool = False,
-    show_pii: bool = False,
+    show_pii: bool = False, baseline: RunLog | None = None, budgets: Budgets | None = None,
 ) -> Path:
     """Write the HTML report to ``path`` atomically and return the path written."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(target.suffix + ".tmp")
-    tmp.write_text(render_html(log, title=title, full=full, show_pii=show_pii),
-                   encoding="utf-8")
+    tmp.write_text(render_html(log, title=title, full=full, show_pii=show_pii,
+                               baseline=baseline, budgets=budgets), encoding="utf-8")
     tmp.replace(target)
     return target
