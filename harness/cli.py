@@ -96,6 +96,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="show every output even in large runs (by default, runs over "
                         "2,000 results show passed results without their output)")
     _add_ci_output_options(report)
+    _add_gate_options(report, required=False)
 
     schema = sub.add_parser("schema", help="print the JSON Schema of suites (or of RunLogs)")
     schema.add_argument("--runlog", action="store_true", help="the RunLog schema instead")
@@ -156,18 +157,32 @@ def _add_gate_options(parser: argparse.ArgumentParser, required: bool) -> None:
                         "(default 0.2)")
 
 
-def _gate(args: argparse.Namespace, head: Any) -> int:
+def _read_baseline(args: argparse.Namespace) -> Any:
+    """The --baseline RunLog, or None without one."""
     from harness.errors import UsageError
-    from harness.gate import Budgets, compare
     from harness.results import RunLog
 
+    if not getattr(args, "baseline", None):
+        return None
     try:
-        base = RunLog.read(args.baseline)
+        return RunLog.read(args.baseline)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    result = compare(base, head, Budgets(
+
+
+def _budgets(args: argparse.Namespace) -> Any:
+    from harness.gate import Budgets
+
+    return Budgets(
         min_pass_rate=args.min_pass_rate, max_cost=args.max_run_cost,
-        max_latency_p95=args.max_latency_p95, max_error_rate=args.max_error_rate))
+        max_latency_p95=args.max_latency_p95, max_error_rate=args.max_error_rate)
+
+
+def _gate(args: argparse.Namespace, head: Any) -> int:
+    from harness.gate import compare
+
+    base = _read_baseline(args)
+    result = compare(base, head, _budgets(args))
     print("\n".join(result.lines()))
     return result.exit_code
 
@@ -281,7 +296,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     target = Path(args.output) if args.output else Path(args.runlog).with_suffix(".html")
-    write_html(log, target, full=args.full, show_pii=args.show_pii)
+    base = _read_baseline(args)
+    write_html(log, target, full=args.full, show_pii=args.show_pii, baseline=base,
+               budgets=_budgets(args) if base is not None else None)
     print(f"report: {target}")
     for line in _write_ci_outputs(args, log, Path(args.runlog)):
         print(line)
@@ -345,7 +362,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     name = options.name or (prepared.suites[0].name if len(prepared.suites) == 1 else "run")
     out = Path(options.out)
     json_path = log.write(out / f"{name}.json")
-    html_path = write_html(log, out / f"{name}.html", show_pii=args.show_pii)
+    base = _read_baseline(args)
+    html_path = write_html(log, out / f"{name}.html", show_pii=args.show_pii, baseline=base,
+                           budgets=_budgets(args) if base is not None else None)
     _print_summary(log.with_summary())
     print(f"\nRunLog: {json_path}\nreport: {html_path}")
     for line in _write_ci_outputs(args, log, json_path):

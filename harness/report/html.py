@@ -45,6 +45,9 @@ from harness.stats import wilson_interval
 if TYPE_CHECKING:
     import jinja2
 
+    from harness.gate import Budgets
+    from harness.report.diff import BaselineDiff
+
 __all__ = ["render_html", "write_html"]
 
 CellState = Literal["passed", "failed", "error", "mixed", "missing"]
@@ -570,6 +573,67 @@ class ReportView:
     compacted: int  # passed results shown without their output (a large run)
     omitted_cases: int  # cases of a large run left out of Details: every result passed
     repeats: int
+    diff: BaselineDiff | None = None  # against a baseline run (``--baseline``)
+    charts: ChartsView | None = None
+
+
+@dataclass(frozen=True)
+class ChartsView:
+    """The report's inline SVG charts (``harness.report.charts``), markup ready to embed."""
+
+    rates: Any
+    by_tag: Any | None
+    failure_modes: Any | None
+    cost_quality: Any | None
+    mode_names: list[str]
+
+
+def _failure_label(r: CaseResult) -> str:
+    """What went wrong in a result that did not pass, as one short category."""
+    from harness.compare import failure_mode
+
+    if r.error is not None:
+        return f"error: {r.error.kind}"
+    mode = failure_mode(r)
+    if mode:
+        return mode
+    failed = next((c for c in r.checks if not c.passed), None)
+    return f"check: {_check_label(failed.check, failed.negate)}" if failed else "failed"
+
+
+_MODES_SHOWN = 8  # failure modes with their own colour; the rest are "other"
+
+
+def _charts(view: ReportView, modes: dict[str, dict[str, int]]) -> ChartsView:
+    from harness.report import charts
+
+    names = [m.name for m in view.models]
+    rates = charts.pass_rates(
+        [charts.Bar(m.name, m.rate.passed, m.rate.judged, m.rate.errors) for m in view.models])
+    rows = [(f"tag {row.label}", row.cells) for row in view.by_tag] + \
+        [(f"suite {row.label}", row.cells) for row in view.by_suite]
+    by_tag = charts.grouped_rates(
+        [(label, [charts.Bar(n, c.passed if c else 0, c.judged if c else 0)
+                  for n, c in zip(names, cells, strict=True)]) for label, cells in rows],
+        names) if rows else None
+    totals: dict[str, int] = defaultdict(int)
+    for counts in modes.values():
+        for mode, n in counts.items():
+            totals[mode] += n
+    ranked = sorted(totals, key=lambda k: (-totals[k], k))
+    keys = ranked[:_MODES_SHOWN] + (["other"] if len(ranked) > _MODES_SHOWN else [])
+    stacked = []
+    for n in names:
+        counts = dict(modes.get(n, {}))
+        other = sum(v for k, v in counts.items() if k not in keys)
+        if other:
+            counts["other"] = other
+        stacked.append((n, counts))
+    failure = charts.stacked_counts(stacked, keys) if ranked else None
+    points = [charts.Point(m.name, sum(m.costs) / len(m.costs), m.rate.rate)
+              for m in view.models if m.costs and m.rate.rate is not None]
+    scatter = charts.cost_quality(points) if points else None
+    return ChartsView(rates, by_tag, failure, scatter, keys)
 
 
 def _check_label(name: str, negate: bool) -> str:
@@ -823,6 +887,7 @@ def _view(log: RunLog, title: str | None, full: bool) -> ReportView:
     cases: dict[tuple[str, str], dict[str, list[CaseResult]]] = {}
     failures: dict[str, list[FailureItem]] = defaultdict(list)
     error_groups: dict[tuple[str, str], list[CaseResult]] = defaultdict(list)
+    modes: dict[str, dict[str, int]] = defaultdict(dict)
 
     for r in results:
         s = stats[r.model]
@@ -860,6 +925,9 @@ def _view(log: RunLog, title: str | None, full: bool) -> ReportView:
             tag_counts[(tag, r.model)] = tag_counts.get((tag, r.model), Rate()).add(r.status)
 
         cases.setdefault((r.suite, r.case_id), {}).setdefault(r.model, []).append(r)
+        if r.status != "passed":
+            label = _failure_label(r)
+            modes[r.model][label] = modes[r.model].get(label, 0) + 1
         if r.error is not None:  # grouped as summarize() counts them
             error_groups[(r.model, r.error.kind)].append(r)
 
@@ -971,7 +1039,7 @@ def _view(log: RunLog, title: str | None, full: bool) -> ReportView:
     ]
 
     merged = log.settings.get("merged_from")
-    return ReportView(
+    view = ReportView(
         title=title or f"harness report · {log.run_id}",
         # a fresh nonce per render: only the scripts this template wrote can run
         nonce=secrets.token_urlsafe(18),
@@ -1020,6 +1088,8 @@ def _view(log: RunLog, title: str | None, full: bool) -> ReportView:
         omitted_cases=omitted,
         repeats=repeats,
     )
+    view.charts = _charts(view, modes)
+    return view
 
 
 # -- rendering ------------------------------------------------------------------------------
@@ -1044,31 +1114,41 @@ def _environment() -> jinja2.Environment:
 
 
 def render_html(log: RunLog, *, title: str | None = None, full: bool = False,
-                show_pii: bool = False) -> str:
+                show_pii: bool = False, baseline: RunLog | None = None,
+                budgets: Budgets | None = None) -> str:
     """Render ``log`` as one self-contained HTML document (no network, output escaped).
 
     In a large run (over 2,000 results or 2 million characters of output) passed results
     show their verdict and numbers but not their output; ``full=True`` includes it all.
     Personal data in what the report shows is masked (``harness.report.masking``) unless
-    ``show_pii``.
+    ``show_pii``. With a ``baseline`` RunLog the report adds a diff view (new failures,
+    fixed cases, changed outputs as text diffs) and the gate's verdict under ``budgets``.
     """
     if not show_pii:
         from harness.report.masking import mask_log
 
         log = mask_log(log)
+        # the baseline's texts appear in the diffs: masked the same way
+        baseline = mask_log(baseline) if baseline is not None else None
+    view = _view(log, title, full)
+    if baseline is not None:
+        from harness.report.diff import diff_runs
+
+        anchors = {d.result.key: d.anchor for g in view.drill for d in g.items}
+        view.diff = diff_runs(baseline, log, budgets=budgets, anchors=anchors)
     template = _environment().get_template("report.html.j2")
-    return template.render(v=_view(log, title, full))
+    return template.render(v=view)
 
 
 def write_html(
     log: RunLog, path: str | os.PathLike[str], *, title: str | None = None, full: bool = False,
-    show_pii: bool = False,
+    show_pii: bool = False, baseline: RunLog | None = None, budgets: Budgets | None = None,
 ) -> Path:
     """Write the HTML report to ``path`` atomically and return the path written."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(target.suffix + ".tmp")
-    tmp.write_text(render_html(log, title=title, full=full, show_pii=show_pii),
-                   encoding="utf-8")
+    tmp.write_text(render_html(log, title=title, full=full, show_pii=show_pii,
+                               baseline=baseline, budgets=budgets), encoding="utf-8")
     tmp.replace(target)
     return target
