@@ -39,6 +39,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from harness.report.bias_view import BiasView, bias_view
 from harness.results import CaseResult, RunLog, summarize
 from harness.stats import wilson_interval
 
@@ -570,6 +571,7 @@ class ReportView:
     compacted: int  # passed results shown without their output (a large run)
     omitted_cases: int  # cases of a large run left out of Details: every result passed
     repeats: int
+    bias: BiasView | None = None  # BBQ scores and counterfactual gaps (report/bias_view.py)
 
 
 def _check_label(name: str, negate: bool) -> str:
@@ -1019,6 +1021,7 @@ def _view(log: RunLog, title: str | None, full: bool) -> ReportView:
         compacted=summary["passed"] if compact_passed else 0,
         omitted_cases=omitted,
         repeats=repeats,
+        bias=bias_view(log.results),
     )
 
 
