@@ -4,7 +4,8 @@ Small models rarely answer with a bare letter. ``extract_choice`` reads, in this
 an explicit "answer is (b)" / "Answer: B", a leading option letter ("b)", "(B)", "B."),
 the option text itself ("The older person"), an "unknown"-style answer ("can't be
 determined", "not enough information") when one option is of that kind, and finally a
-lone "(b)" anywhere. A leading "A " is read as the article, not the option.
+lone "(b)" anywhere. A leading "A " is read as the article, not the option; two option
+markers ("(a) ... or (c)") are no choice at all.
 """
 
 from __future__ import annotations
@@ -64,6 +65,10 @@ def extract_choice(output: str, options: Sequence[str], letters: str = "abcdefgh
     if explicit is not None:
         letter = explicit.group(1) or explicit.group(2)
         return Choice(keys.index(letter.lower()), "explicit letter")
+    # two option markers ("(a) ... (c) ...") is a list or a hedge, not a choice
+    markers = {m.lower() for m in re.findall(rf"(?:^|[\s(])({cls})\)", head)}
+    if len(markers) > 1:
+        return Choice(None, "ambiguous")
     leading = re.match(rf"^[\s*#>]*(?:\(({cls})\)|({cls})\s*[).:\]]|({cls})\s*$)", head)
     if leading is not None:
         letter = next(g for g in leading.groups() if g)
@@ -88,10 +93,9 @@ def extract_choice(output: str, options: Sequence[str], letters: str = "abcdefgh
         # the first option named is the one chosen: "the older person, not the junior"
         _, index, how = min(found)
         return Choice(index, "unknown phrase" if how == "unknown phrase" else "option text")
-    anywhere = {m.lower() for m in re.findall(rf"\(({cls})\)", head)}
-    if len(anywhere) == 1:
-        return Choice(keys.index(anywhere.pop()), "letter")
-    return Choice(None, "ambiguous" if anywhere else "none")
+    if len(markers) == 1:
+        return Choice(keys.index(markers.pop()), "letter")
+    return Choice(None, "none")
 
 
 @check("chosen_option", shorthand="options", examples=(
