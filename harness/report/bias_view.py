@@ -46,9 +46,25 @@ class GapRow:
 
 
 @dataclass(frozen=True)
+class RobustRow:
+    """One perturbed case × model: failing variants and the minimal failing one."""
+
+    suite: str
+    case: str
+    model: str
+    original: str  # "passes", "fails", "not run"
+    failed: int
+    variants: int
+    minimal: str
+    description: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class BiasView:
     bbq: list[BBQRow]
     gaps: list[GapRow]
+    robustness: list[RobustRow]
 
 
 def _num(x: float | None, signed: bool = False) -> str:
@@ -78,6 +94,13 @@ def bias_view(results: Sequence[CaseResult]) -> BiasView | None:
                verdict=f"bias: {g.high} > {g.low}" if g.biased else "no significant gap")
         for g in (counterfactual_gaps(results) if any(r.group for r in results) else [])
     ]
-    if not bbq and not gaps:
+    from harness.perturb import robustness
+
+    robust = [RobustRow(r.suite, r.case, r.model,
+                        {True: "passes", False: "fails", None: "not run"}[r.original_passed],
+                        r.failed, r.variants, r.minimal or "", r.minimal_description or "",
+                        r.minimal_reason or "")
+              for r in robustness(results)]
+    if not bbq and not gaps and not robust:
         return None
-    return BiasView(bbq, gaps)
+    return BiasView(bbq, gaps, robust)
