@@ -61,10 +61,24 @@ class RobustRow:
 
 
 @dataclass(frozen=True)
+class PreferenceRow:
+    """One model × category stereotype preference rate, formatted."""
+
+    model: str
+    category: str
+    chosen: int
+    stereotyped: int
+    rate: str
+    p_value: str
+    no_choice: int
+
+
+@dataclass(frozen=True)
 class BiasView:
     bbq: list[BBQRow]
     gaps: list[GapRow]
     robustness: list[RobustRow]
+    preferences: list[PreferenceRow]
 
 
 def _num(x: float | None, signed: bool = False) -> str:
@@ -101,6 +115,11 @@ def bias_view(results: Sequence[CaseResult]) -> BiasView | None:
                         r.failed, r.variants, r.minimal or "", r.minimal_description or "",
                         r.minimal_reason or "")
               for r in robustness(results)]
-    if not bbq and not gaps and not robust:
+    from harness.bias import preferences
+
+    prefs = [PreferenceRow(p.model, p.category, p.chosen, p.stereotyped, _num(p.rate),
+                           "—" if p.p_value is None else f"{p.p_value:.4f}", p.no_choice)
+             for p in preferences(results)]
+    if not bbq and not gaps and not robust and not prefs:
         return None
-    return BiasView(bbq, gaps, robust)
+    return BiasView(bbq, gaps, robust, prefs)

@@ -575,7 +575,11 @@ def _dataset_cases(
         columns = list(seen_columns)
     if dataset.limit is not None:
         records = records[: dataset.limit]
-    for key in ("id", "context"):
+    if (dataset.group is None) != (dataset.variant is None):
+        errors.add(loc, f"dataset '{dataset.path}': give both 'group' and 'variant' (the "
+                   "column that joins rows into a set, and the one naming each row's group)")
+        return []
+    for key in ("id", "context", "group", "variant"):
         column = getattr(dataset, key)
         if column is not None and "{" not in column and column not in columns:
             guess = did_you_mean(column, columns)
@@ -611,7 +615,13 @@ def _dataset_cases(
         sub.problems = errors.problems  # share the list: one report for the suite and its data
         spec = _case_spec(suite, case, loc, file, root, sub, expect, source=source,
                           problem_line=row_line)
-        if spec is not None:
+        if spec is not None and dataset.group is not None and dataset.variant is not None:
+            label = str(row.get(dataset.variant, ""))
+            out.append(replace(_split_group_checks(spec, errors, grouped=True),
+                               group=str(row.get(dataset.group, "")), variant={
+                                   "attribute": dataset.variant, "value": label,
+                                   "group": label}))
+        elif spec is not None:
             out.append(_split_group_checks(spec, errors))
     return out
 

@@ -129,6 +129,12 @@ class Dataset(_Strict):
     tags: list[str] = Field(default_factory=list)
     expect: list[CheckSpec] = Field(default_factory=list)
     limit: int | None = Field(None, ge=1)
+    group: str | None = Field(
+        None, description="Column whose equal values make one counterfactual set (rows "
+        "compared by consistent_across, e.g. the two sentences of a WinoBias pair).")
+    variant: str | None = Field(
+        None, description="With 'group': the column naming each row's group label "
+        "(pro_stereotyped, female, ...), which the bias statistics compare.")
 
 
 def _default_models() -> list[str | ModelConfig]:
