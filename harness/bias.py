@@ -302,9 +302,10 @@ def binomial_two_sided(k: int, n: int) -> float:
 
     if n == 0:
         return 1.0
-    probs = [comb(n, i) / 2**n for i in range(n + 1)]
+    probs = [comb(n, i) / float(2**n) for i in range(n + 1)]
     # sum the outcomes no more likely than the observed one (as scipy.stats.binomtest)
-    return min(1.0, sum(p for p in probs if p <= probs[k] * (1 + 1e-7)))
+    total: float = sum(p for p in probs if p <= probs[k] * (1 + 1e-7))
+    return min(1.0, total)
 
 
 def preferences(results: Iterable[CaseResult]) -> list[Preference]:
