@@ -588,10 +588,17 @@ class HarnessSession:
         works = [i.work for i in todo if i.work.case.group_checks]
         if not works:
             return
-        from harness.groups import apply_group_checks
+        from harness.groups import apply_group_checks, group_judges, has_judged_groups
 
+        judges = None
+        if has_judged_groups(works) and self.recording is None:
+            from harness.providers.transport import LeanProvider
+            from harness.session import judge_models
+
+            judges = group_judges(works, judge_models(self.settings.judges,
+                                                      self.settings.api_base), LeanProvider())
         done = [r for w in works if (r := self.results.get(w.key)) is not None]
-        for result in apply_group_checks(works, done):
+        for result in apply_group_checks(works, done, judges):
             self.results[result.key] = result
 
     def _replay(self, todo: list[CaseItem]) -> None:
