@@ -149,6 +149,8 @@ def gap_table(stats: Sequence[GapStat]) -> list[str]:
         lines.append(f"{s.model[:24]:24} {s.attribute[:12]:12} {s.measure[:10]:10} "
                      f"{s.gap:>8.3f} {ci:>18} {s.p_value:>7.4f}  {verdict} "
                      f"({s.units} cases×repeats)")
+        lines.append("    means: " + " · ".join(f"{g} {m:.3f} (n={s.counts.get(g, 0)})"
+                                               for g, m in s.means.items()))
     return lines
 
 
