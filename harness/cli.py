@@ -117,6 +117,11 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--force", action="store_true", help="overwrite existing files")
     sub.add_parser("checks", help="list every registered check")
     detect.add_parser(sub)
+    bias = sub.add_parser("bias", help="BBQ scores and counterfactual gaps of a RunLog",
+                          description="BBQ accuracy and bias scores (s_DIS, s_AMB) per "
+                          "model and category, and counterfactual gaps per attribute with "
+                          "95% CI and permutation p-value. See docs/bias.md.")
+    bias.add_argument("runlog", metavar="RUNLOG")
     return parser
 
 
@@ -231,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = {"run": cmd_run, "validate": cmd_validate, "report": cmd_report,
                "schema": cmd_schema, "checks": cmd_checks, "merge": cmd_merge,
                "detect": detect.run, "compare": cmd_compare, "gate": cmd_gate,
-               "init": cmd_init,
+               "init": cmd_init, "bias": cmd_bias,
                "export": cmd_export}[args.command]
     try:
         return handler(args)
@@ -533,6 +538,12 @@ def _print_summary(log: Any) -> None:
             print("\ncounterfactual gaps between groups (bias only when p < 0.05):")
             for line in gap_table(gaps):
                 print(line)
+    if any(r.group is not None or any(c.check == "chosen_option" for c in r.checks)
+           for r in log.results):
+        from harness.bias import bbq_and_robustness_lines
+
+        for line in bbq_and_robustness_lines(log.results):
+            print(line)
     failures = [r for r in log.results if r.status != "passed"]
     if failures:
         print(f"\n{len(failures)} not passed:")
@@ -669,6 +680,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
         Path(args.json).write_text(json.dumps(comparison.to_dict(), indent=1) + "\n",
                                    encoding="utf-8")
         print(f"JSON: {args.json}")
+    return EXIT_OK
+
+
+def cmd_bias(args: argparse.Namespace) -> int:
+    from harness.bias import render_text
+
+    sys.stdout.write(render_text(_read_runlog(args.runlog).results))
     return EXIT_OK
 
 

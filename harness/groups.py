@@ -13,26 +13,33 @@ uninterrupted one, and nothing stored needs updating afterwards.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from harness.failures import classify
 from harness.results import CaseResult, CheckRecord, ErrorRecord
 
 if TYPE_CHECKING:
+    from harness.checks.registry import BoundCheck
+    from harness.judge import JudgeClient
     from harness.runner import WorkItem
 
 GroupKey = tuple[str, str, str, int]  # suite, group, model, repeat
 
 
-def apply_group_checks(items: Sequence[WorkItem], results: list[CaseResult]) -> list[CaseResult]:
+def apply_group_checks(items: Sequence[WorkItem], results: list[CaseResult],
+                       judges: Mapping[str, JudgeClient] | None = None) -> list[CaseResult]:
     """``results`` with every group check's verdict attached to each variant (same order).
 
     A group with a variant that has no output (a provider error, or not run yet) cannot be
     judged: its group checks record an error, and the variants' status becomes ``error``
-    with kind ``group``, never a pass or a fail.
+    with kind ``group``, never a pass or a fail. Checks that ask judge models
+    (``consistent_across: {measure: judge}``) use ``judges[suite name]``; all of them are
+    asked at once, and without a client they record an error.
     """
     from harness.checks.bias import GroupCheck, Variant
+
+    pending: list[tuple[list[CheckRecord], int, BoundCheck, Any, Sequence[Any], str]] = []
 
     planned: dict[GroupKey, list[WorkItem]] = defaultdict(list)
     for item in items:
@@ -42,6 +49,7 @@ def apply_group_checks(items: Sequence[WorkItem], results: list[CaseResult]) -> 
         return results
     by_key = {r.key: r for r in results}
     updated: dict[tuple[str, str, str, int], CaseResult] = {}
+    groups: list[tuple[list[CaseResult], list[CheckRecord]]] = []
     for gkey, members in planned.items():
         found = [by_key.get(m.key) for m in members]
         present = [r for r in found if r is not None]
@@ -63,6 +71,11 @@ def apply_group_checks(items: Sequence[WorkItem], results: list[CaseResult]) -> 
                     error=f"{len(missing)} of {len(members)} variants have no output"))
                 continue
             assert isinstance(bound.fn, GroupCheck)
+            if bound.fn.needs_judge:  # asked below, with every other judged group
+                records.append(_placeholder(bound))
+                pending.append((records, len(records) - 1, bound,
+                                (judges or {}).get(gkey[0]), variants, gkey[1]))
+                continue
             try:
                 verdict = bound.finish(bound.fn.run_group(variants))
             except Exception as exc:  # a check bug must not sink the run
@@ -75,9 +88,82 @@ def apply_group_checks(items: Sequence[WorkItem], results: list[CaseResult]) -> 
                 check=bound.name, args=bound.args, negate=bound.negate, passed=verdict.passed,
                 score=verdict.score, reason=verdict.reason,
                 evidence={**verdict.evidence, "group": gkey[1]}, error=verdict.error))
+        groups.append((present, records))
+    if pending:
+        _ask_judges(pending)
+    for present, records in groups:
         for result in present:
             updated[result.key] = _with_records(result, records)
     return [updated.get(r.key, r) for r in results]
+
+
+def has_judged_groups(items: Sequence[WorkItem]) -> bool:
+    """Whether any item has a group check that asks judge models."""
+    return any(getattr(b.fn, "needs_judge", False) for item in items
+               for b in item.case.group_checks)
+
+
+def group_judges(items: Sequence[WorkItem], cli_judges: Sequence[Any], provider: Any,
+                 cache: Any = None) -> dict[str, JudgeClient]:
+    """Per suite with a judged group check, the client that asks its judges: the command
+    line's judges when given, else the suite's (a client without models still serves a
+    check that names its own ``judges:``)."""
+    from harness.judge import JudgeClient
+
+    clients: dict[str, JudgeClient] = {}
+    for item in items:
+        suite = item.suite
+        if suite.name in clients or not has_judged_groups([item]):
+            continue
+        clients[suite.name] = JudgeClient(provider, list(cli_judges) or suite.judges,
+                                          cache=cache, timeout=suite.defaults.timeout)
+    return clients
+
+
+def _placeholder(bound: BoundCheck) -> CheckRecord:
+    return CheckRecord(check=bound.name, args=bound.args, negate=bound.negate, passed=False,
+                       reason="not judged", error="not judged")
+
+
+def _ask_judges(
+    pending: list[tuple[list[CheckRecord], int, BoundCheck, Any, Sequence[Any], str]],
+) -> None:
+    """Fill the judged checks' records: one event loop, every judge call concurrent."""
+    import asyncio
+
+    from harness.checks.bias import GroupCheck
+
+    async def one(bound: BoundCheck, client: Any, variants: Sequence[Any]) -> Any:
+        assert isinstance(bound.fn, GroupCheck)
+        try:
+            return bound.finish(await bound.fn.run_group_async(variants, client))
+        except Exception as exc:  # a check bug must not sink the run
+            return exc
+
+    async def everything() -> list[Any]:
+        try:
+            return list(await asyncio.gather(*(one(b, c, v)
+                                               for _, _, b, c, v, _ in pending)))
+        finally:  # a provider's connections belong to this loop: close them in it
+            providers = {id(c.provider): c.provider for _, _, _, c, _, _ in pending
+                         if c is not None}
+            for provider in providers.values():
+                closer = getattr(provider, "aclose", None)
+                if closer is not None:
+                    await closer()
+
+    for (records, index, bound, _, _, group), verdict in zip(
+            pending, asyncio.run(everything()), strict=True):
+        if isinstance(verdict, Exception):
+            records[index] = CheckRecord(
+                check=bound.name, args=bound.args, negate=bound.negate, passed=False,
+                score=0.0, reason=f"check raised {type(verdict).__name__}: {verdict}",
+                evidence={"internal_error": True})
+            continue
+        records[index] = CheckRecord(
+            check=bound.name, args=bound.args, negate=bound.negate, passed=verdict.passed,
+            score=verdict.score, reason=verdict.reason,
+            evidence={**verdict.evidence, "group": group}, error=verdict.error)
 
 
 def _with_records(result: CaseResult, records: list[CheckRecord]) -> CaseResult:

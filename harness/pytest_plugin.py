@@ -22,7 +22,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Generator, Iterable
+from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -284,6 +284,28 @@ class CaseItem(pytest.Item):
                 None if line is None else line - 1, self.name)
 
 
+def _group_siblings(todo: list[CaseItem], done: dict[Any, Any],
+                    deselected: list[CaseItem]) -> list[CaseItem]:
+    """The not-yet-computed variants of the counterfactual groups ``todo`` touches (same
+    model and repeat), so a group check sees every variant, even when ``-k`` or an xdist
+    worker split the group (those siblings are computed but not reported here)."""
+    keys = {(i.work.suite.name, i.work.case.group, i.work.model.name, i.work.repeat)
+            for i in todo if i.work.case.group is not None and i.work.case.group_checks}
+    if not keys:
+        return []
+    chosen = {i.work.key for i in todo}
+    siblings = []
+    for item in [*todo[0].session.items, *deselected]:
+        if not isinstance(item, CaseItem) or item.work.key in chosen \
+                or item.work.key in done:
+            continue
+        chosen.add(item.work.key)
+        w = item.work
+        if (w.suite.name, w.case.group, w.model.name, w.repeat) in keys:
+            siblings.append(item)
+    return siblings
+
+
 def _split_source(source: str) -> tuple[str, int | None]:
     path, _, line = source.rpartition(":")
     if not line.isdigit():
@@ -435,6 +457,7 @@ class HarnessSession:
     _answers: dict[tuple[str, str], CaseResult] | None = None
     _interactor: Any = None
     _previous_recorder: Any = None
+    deselected: list[CaseItem] = field(default_factory=list)  # siblings for group checks
 
     def __post_init__(self) -> None:
         if self.settings.replay is not None:
@@ -500,6 +523,9 @@ class HarnessSession:
             out[tag] = self._marks[tag]
         return out
 
+    def pytest_deselected(self, items: Sequence[pytest.Item]) -> None:
+        self.deselected.extend(i for i in items if isinstance(i, CaseItem))
+
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.positions = {item.nodeid: n for n, item in enumerate(session.items)}
@@ -523,8 +549,10 @@ class HarnessSession:
         todo = [i for i in items if i.work.key not in self.results]
         if not todo:
             return
+        todo += _group_siblings(todo, self.results, self.deselected)
         if self.recording is not None:
             self._replay(todo)
+            self._judge_groups(todo)
             return
         from harness.session import RunOptions, run, start
         from harness.store import RunStore
@@ -550,10 +578,30 @@ class HarnessSession:
         for result in finished.outcome.results:
             self.results[result.key] = result
             cached += result.cached
+        self._judge_groups(todo)
         self._say(f"harness: {len(finished.outcome.results)} answers in "
                   f"{time.monotonic() - clock:.1f}s ({cached} from the cache)")
         if finished.outcome.stopped == "interrupted":
             raise KeyboardInterrupt
+
+    def _judge_groups(self, todo: list[CaseItem]) -> None:
+        """Attach group verdicts (consistent_across) to the variants just computed: a
+        group's variants are always computed in one batch (``_group_siblings``)."""
+        works = [i.work for i in todo if i.work.case.group_checks]
+        if not works:
+            return
+        from harness.groups import apply_group_checks, group_judges, has_judged_groups
+
+        judges = None
+        if has_judged_groups(works) and self.recording is None:
+            from harness.providers.transport import LeanProvider
+            from harness.session import judge_models
+
+            judges = group_judges(works, judge_models(self.settings.judges,
+                                                      self.settings.api_base), LeanProvider())
+        done = [r for w in works if (r := self.results.get(w.key)) is not None]
+        for result in apply_group_checks(works, done, judges):
+            self.results[result.key] = result
 
     def _replay(self, todo: list[CaseItem]) -> None:
         from harness.replay import prompt_changed

@@ -13,7 +13,7 @@ import os
 import secrets
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -343,12 +343,26 @@ def run(
     finished_at = datetime.now(UTC).isoformat(timespec="seconds")
     store.set_status(prepared.run_id, status, finished_at)
     fresh = outcome.results if not prepared.resumed else None
-    log = build_log(prepared, store, status, finished_at, elapsed, fresh)
+    # judged group checks (consistent_across: {measure: judge}) ask their judges now
+    from harness.groups import group_judges, has_judged_groups
+
+    judges, group_cache = None, None
+    if has_judged_groups(prepared.items):
+        if options.cache:
+            group_cache = ResponseCache(os.environ.get("HARNESS_CACHE") or options.cache_path)
+        judges = group_judges(prepared.items, settings.judges, provider or LeanProvider(),
+                              group_cache)
+    try:
+        log = build_log(prepared, store, status, finished_at, elapsed, fresh, judges)
+    finally:
+        if group_cache is not None:
+            group_cache.close()
     return Finished(log, outcome, elapsed)
 
 
 def build_log(prepared: Prepared, store: RunStore, status: str, finished_at: str | None,
-              elapsed: float | None, fresh: list[CaseResult] | None = None) -> RunLog:
+              elapsed: float | None, fresh: list[CaseResult] | None = None,
+              judges: Mapping[str, Any] | None = None) -> RunLog:
     """The RunLog of a run: every stored result of its planned items, in plan order.
 
     ``fresh`` (the results a new run just produced, all of them stored) saves reading
@@ -359,7 +373,7 @@ def build_log(prepared: Prepared, store: RunStore, status: str, finished_at: str
     results = sorted((r for r in source if r.key in order), key=lambda r: order[r.key])
     # group checks need every variant: derived here from what is stored, so a resumed run
     # gets the same verdicts as an uninterrupted one (see harness/groups.py)
-    results = apply_group_checks(prepared.items, results)
+    results = apply_group_checks(prepared.items, results, judges)
     options = prepared.options
     return RunLog(
         run_id=prepared.run_id,

@@ -32,6 +32,7 @@ BUILTIN_MODULES = (
     "harness.checks.grounding",
     "harness.checks.judge",
     "harness.checks.bias",
+    "harness.checks.choice",
 )
 PLUGIN_GROUP = "harness.checks"
 

@@ -39,6 +39,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from harness.report.bias_view import BiasView, bias_view
 from harness.results import CaseResult, RunLog, summarize
 from harness.stats import wilson_interval
 
@@ -575,6 +576,7 @@ class ReportView:
     repeats: int
     diff: BaselineDiff | None = None  # against a baseline run (``--baseline``)
     charts: ChartsView | None = None
+    bias: BiasView | None = None  # BBQ scores and counterfactual gaps (report/bias_view.py)
 
 
 @dataclass(frozen=True)
@@ -1087,6 +1089,7 @@ def _view(log: RunLog, title: str | None, full: bool) -> ReportView:
         compacted=summary["passed"] if compact_passed else 0,
         omitted_cases=omitted,
         repeats=repeats,
+        bias=bias_view(log.results),
     )
     view.charts = _charts(view, modes)
     return view

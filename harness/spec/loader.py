@@ -173,8 +173,16 @@ def load_suite(path: str | Path) -> LoadedSuite:
     cases: list[CaseSpec] = []
     hasher = hashlib.sha256(raw)
     for index, case in enumerate(suite.cases):
+        if case.counterfactual is not None and case.perturb is not None:
+            errors.add(("cases", index, "perturb"), f"case '{case.id}': give either "
+                       "'counterfactual' or 'perturb', not both",
+                       "split it into two cases, one for each")
+            continue
         if case.counterfactual is not None:
             cases.extend(_variants(suite, case, ("cases", index), file, root, errors))
+            continue
+        if case.perturb is not None:
+            cases.extend(_perturbed(suite, case, ("cases", index), file, root, errors))
             continue
         spec = _case_spec(suite, case, ("cases", index), file, root, errors, extra_expect=[])
         if spec is not None:
@@ -253,6 +261,64 @@ def _variants(
         spec = _split_group_checks(spec, errors, grouped=True)
         out.append(replace(spec, group=case.id, variant={
             "attribute": attribute, "value": value, "group": label}))
+    return out
+
+
+def _perturbed(
+    suite: Suite, case: Case, loc: tuple[str | int, ...], file: Path, root: Path,
+    errors: _Collector,
+) -> list[CaseSpec]:
+    """The case itself and its ``perturb:`` variants (see harness/perturb.py)."""
+    from harness.perturb import PerturbError, variants
+
+    perturb = case.perturb
+    assert perturb is not None
+    where = (*loc, "perturb")
+    plain = case.model_copy(update={"perturb": None})
+    original = _case_spec(suite, plain, loc, file, root, errors, extra_expect=[])
+    if original is None:
+        return []
+    names = perturb.vars if perturb.vars is not None else [
+        k for k, v in case.vars.items() if isinstance(v, str)]
+    bad = [n for n in names if not isinstance(case.vars.get(n), str)]
+    if bad:
+        known = [k for k, v in case.vars.items() if isinstance(v, str)]
+        guess = did_you_mean(bad[0], known)
+        errors.add((*where, "vars"), f"case '{case.id}': perturb: {bad} are not string "
+                   "vars of the case", f"Did you mean '{guess}'?" if guess else
+                   f"string vars: {', '.join(known) or 'none'}")
+        return []
+    # without vars the rendered user prompt itself is perturbed
+    users = [i for i, m in enumerate(original.messages) if m["role"] == "user"]
+    on_prompt = not names and bool(users)
+    texts = [case.vars[n] for n in names] if names else (
+        [original.messages[users[-1]]["content"]] if on_prompt else [])
+    try:
+        drawn = variants(perturb.kinds, perturb.n, perturb.seed, texts, original.context)
+    except PerturbError as exc:
+        errors.add(where, f"case '{case.id}': {exc}", exc.hint)
+        return []
+    tag = {"attribute": "perturb", "value": "original", "group": "original",
+           "description": "unperturbed", "size": "0"}
+    out = [replace(_split_group_checks(original, errors, grouped=True), group=case.id,
+                   variant=tag)]
+    for p in drawn:
+        new_vars = {**case.vars, **dict(zip(names, p.texts, strict=True))} if names \
+            else dict(case.vars)
+        variant = plain.model_copy(update={
+            "id": f"{case.id}[perturb={p.label}]", "vars": new_vars,
+            "context": list(p.documents) if p.documents else case.context})
+        spec = _case_spec(suite, variant, loc, file, root, errors, extra_expect=[])
+        if spec is None:
+            return []
+        if on_prompt and p.texts != tuple(texts):
+            messages = list(spec.messages)
+            messages[users[-1]] = {**messages[users[-1]], "content": p.texts[0]}
+            spec = replace(spec, messages=tuple(messages))
+        spec = _split_group_checks(spec, errors, grouped=True)
+        out.append(replace(spec, group=case.id, variant={
+            "attribute": "perturb", "value": p.label, "group": p.kind,
+            "description": p.description, "size": str(p.size)}))
     return out
 
 
@@ -509,7 +575,11 @@ def _dataset_cases(
         columns = list(seen_columns)
     if dataset.limit is not None:
         records = records[: dataset.limit]
-    for key in ("id", "context"):
+    if (dataset.group is None) != (dataset.variant is None):
+        errors.add(loc, f"dataset '{dataset.path}': give both 'group' and 'variant' (the "
+                   "column that joins rows into a set, and the one naming each row's group)")
+        return []
+    for key in ("id", "context", "group", "variant"):
         column = getattr(dataset, key)
         if column is not None and "{" not in column and column not in columns:
             guess = did_you_mean(column, columns)
@@ -545,7 +615,13 @@ def _dataset_cases(
         sub.problems = errors.problems  # share the list: one report for the suite and its data
         spec = _case_spec(suite, case, loc, file, root, sub, expect, source=source,
                           problem_line=row_line)
-        if spec is not None:
+        if spec is not None and dataset.group is not None and dataset.variant is not None:
+            label = str(row.get(dataset.variant, ""))
+            out.append(replace(_split_group_checks(spec, errors, grouped=True),
+                               group=str(row.get(dataset.group, "")), variant={
+                                   "attribute": dataset.variant, "value": label,
+                                   "group": label}))
+        elif spec is not None:
             out.append(_split_group_checks(spec, errors))
     return out
 

@@ -69,6 +69,19 @@ class ContextFile(_Strict):
     file: str = Field(min_length=1)
 
 
+class Perturb(_Strict):
+    """Metamorphic robustness: variants of a case with small meaning-preserving edits."""
+
+    kinds: list[Literal["typos", "casing", "whitespace", "punctuation", "synonyms",
+                        "reorder", "irrelevant"]] = Field(
+        min_length=1, description="What to perturb; each kind gives up to n variants.")
+    n: int = Field(5, ge=1, le=100, description="Variants per kind.")
+    seed: int = Field(0, description="Same seed, same variants.")
+    vars: list[str] | None = Field(
+        None, description="The vars to perturb (default: every string var; without vars, "
+        "the prompt). 'reorder' and 'irrelevant' work on the context documents.")
+
+
 class Case(_Strict):
     """One task given to a model, and the properties a good answer has."""
 
@@ -87,6 +100,10 @@ class Case(_Strict):
         None, description="Expand the case into one variant per value of an attribute: "
         "{ATTR: LIST_NAME} names a shipped list (names.gender, names.ethnicity, pronouns, "
         "ages, religions, nationalities, disabilities), {ATTR: [v1, v2]} gives the values."
+    )
+    perturb: Perturb | None = Field(
+        None, description="Also run the case with perturbed inputs (ids "
+        "CASE[perturb=KIND#i]); its checks must hold for every variant."
     )
 
     @field_validator("tags")
@@ -112,6 +129,12 @@ class Dataset(_Strict):
     tags: list[str] = Field(default_factory=list)
     expect: list[CheckSpec] = Field(default_factory=list)
     limit: int | None = Field(None, ge=1)
+    group: str | None = Field(
+        None, description="Column whose equal values make one counterfactual set (rows "
+        "compared by consistent_across, e.g. the two sentences of a WinoBias pair).")
+    variant: str | None = Field(
+        None, description="With 'group': the column naming each row's group label "
+        "(pro_stereotyped, female, ...), which the bias statistics compare.")
 
 
 def _default_models() -> list[str | ModelConfig]:

@@ -1,0 +1,125 @@
+"""The report's Bias section: BBQ scores and counterfactual gaps, ready for the template.
+
+Everything here is derived from the RunLog's results by ``harness.bias``; the template
+(``_bias.html.j2``) only lays the rows out. Numbers are formatted here so the template
+stays free of arithmetic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from harness.results import CaseResult
+
+
+@dataclass(frozen=True)
+class BBQRow:
+    """One model × category of BBQ scores, formatted."""
+
+    model: str
+    category: str
+    n_ambig: int
+    accuracy_ambig: str
+    s_amb: str
+    n_disambig: int
+    accuracy_disambig: str
+    s_dis: str
+    no_choice: int
+    leans: str  # "stereotype", "anti-stereotype" or "" (by s_AMB, else s_DIS)
+
+
+@dataclass(frozen=True)
+class GapRow:
+    """One model × attribute × measure counterfactual gap, formatted."""
+
+    model: str
+    attribute: str
+    measure: str
+    means: str  # "female 0.40 · male 0.90"
+    gap: str
+    ci95: str
+    p_value: str
+    units: int
+    biased: bool
+    verdict: str
+
+
+@dataclass(frozen=True)
+class RobustRow:
+    """One perturbed case × model: failing variants and the minimal failing one."""
+
+    suite: str
+    case: str
+    model: str
+    original: str  # "passes", "fails", "not run"
+    failed: int
+    variants: int
+    minimal: str
+    description: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class PreferenceRow:
+    """One model × category stereotype preference rate, formatted."""
+
+    model: str
+    category: str
+    chosen: int
+    stereotyped: int
+    rate: str
+    p_value: str
+    no_choice: int
+
+
+@dataclass(frozen=True)
+class BiasView:
+    bbq: list[BBQRow]
+    gaps: list[GapRow]
+    robustness: list[RobustRow]
+    preferences: list[PreferenceRow]
+
+
+def _num(x: float | None, signed: bool = False) -> str:
+    if x is None:
+        return "—"
+    return f"{x:+.2f}" if signed else f"{x:.0%}"
+
+
+def bias_view(results: Sequence[CaseResult]) -> BiasView | None:
+    """The Bias section of a run, or None when the run measured no bias."""
+    from harness.bias import bbq_summary, counterfactual_gaps
+
+    bbq: list[BBQRow] = []
+    for model, scores in bbq_summary(results).items():
+        for s in scores.values():
+            lean = s.s_amb if s.s_amb is not None else s.s_dis
+            leans = "" if lean is None or abs(lean) < 0.05 else (
+                "stereotype" if lean > 0 else "anti-stereotype")
+            bbq.append(BBQRow(model, s.category, s.n_ambig, _num(s.accuracy_ambig),
+                              _num(s.s_amb, True), s.n_disambig, _num(s.accuracy_disambig),
+                              _num(s.s_dis, True), s.no_choice, leans))
+    gaps = [
+        GapRow(model=g.model, attribute=g.attribute, measure=g.measure,
+               means=" · ".join(f"{k} {v:.2f}" for k, v in g.means.items()),
+               gap=f"{g.gap:.3f}", ci95=f"[{g.ci95[0]:+.3f}, {g.ci95[1]:+.3f}]",
+               p_value=f"{g.p_value:.4f}", units=g.units, biased=g.biased,
+               verdict=f"bias: {g.high} > {g.low}" if g.biased else "no significant gap")
+        for g in (counterfactual_gaps(results) if any(r.group for r in results) else [])
+    ]
+    from harness.perturb import robustness
+
+    robust = [RobustRow(r.suite, r.case, r.model,
+                        {True: "passes", False: "fails", None: "not run"}[r.original_passed],
+                        r.failed, r.variants, r.minimal or "", r.minimal_description or "",
+                        r.minimal_reason or "")
+              for r in robustness(results)]
+    from harness.bias import preferences
+
+    prefs = [PreferenceRow(p.model, p.category, p.chosen, p.stereotyped, _num(p.rate),
+                           "—" if p.p_value is None else f"{p.p_value:.4f}", p.no_choice)
+             for p in preferences(results)]
+    if not bbq and not gaps and not robust and not prefs:
+        return None
+    return BiasView(bbq, gaps, robust, prefs)

@@ -1,0 +1,173 @@
+"""perturb: metamorphic variants of a case, repeatable by seed, run like any case; the
+minimal failing perturbation among those run is reported."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from harness.cli import main
+from harness.errors import SuiteError
+from harness.perturb import robustness
+from harness.providers.litellm_provider import load_litellm
+from harness.results import RunLog
+from harness.spec.loader import load_suite
+from tests.openai_server import OpenAIServer
+
+TEXT = "The customer wants a refund for the order. She said the product arrived broken."
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _litellm_imported() -> None:
+    load_litellm()
+
+
+def write(path: Path, cases: list[dict[str, Any]]) -> Path:
+    doc = {"suite": "robust", "defaults": {"timeout": 10},
+           "prompt": "Summarize for the support team: {{ text }}", "cases": cases}
+    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def refund_case(**perturb: Any) -> dict[str, Any]:
+    return {"id": "refund", "vars": {"text": TEXT},
+            "perturb": {"kinds": ["typos", "casing"], "n": 4, **perturb},
+            "expect": [{"contains": "customer"}]}
+
+
+LOAD = ("import json, sys\nfrom harness.spec.loader import load_suite\n"
+        "s = load_suite(sys.argv[1])\n"
+        "print(json.dumps([[c.id, c.messages, c.variant] for c in s.cases]))\n")
+
+
+def load_in_fresh_process(path: Path) -> Any:
+    # a new interpreter: nothing hypothesis or the loader remembers can carry over
+    done = subprocess.run([sys.executable, "-c", LOAD, str(path)], capture_output=True,
+                          text=True, check=True, cwd=path.parent)
+    return json.loads(done.stdout)
+
+
+def test_the_same_seed_gives_the_same_variants_and_another_seed_others(
+        project: Path) -> None:
+    write(project / "a.suite.yaml", [refund_case(seed=3)])
+    write(project / "b.suite.yaml", [refund_case(seed=4)])
+    first = load_in_fresh_process(project / "a.suite.yaml")
+    again = load_in_fresh_process(project / "a.suite.yaml")
+    in_process = [[c.id, list(c.messages), c.variant]
+                  for c in load_suite(project / "a.suite.yaml").cases]
+    assert first == again == json.loads(json.dumps(in_process))
+    other = load_in_fresh_process(project / "b.suite.yaml")
+    assert [c[1] for c in other] != [c[1] for c in first]
+
+
+def test_expansion_is_the_case_and_n_distinct_variants_per_kind(project: Path) -> None:
+    write(project / "s.suite.yaml", [refund_case(), {"id": "plain", "vars": {"text": "x"}}])
+    cases = load_suite(project / "s.suite.yaml").cases
+    assert [c.id for c in cases] == ["refund"] + [
+        f"refund[perturb={kind}#{i}]" for kind in ("typos", "casing") for i in range(4)
+    ] + ["plain"]
+    original, *variants, plain = cases
+    assert original.messages[-1]["content"].endswith(TEXT)
+    assert original.variant["value"] == "original" and original.group == "refund"
+    prompts = [c.messages[-1]["content"] for c in variants]
+    assert len(set(prompts)) == len(prompts) and original.messages[-1]["content"] not in prompts
+    for case in variants:
+        assert case.group == "refund" and [b.name for b in case.checks] == ["contains"]
+        text = case.vars["text"]
+        assert text != TEXT and case.messages[-1]["content"].endswith(text)
+        assert case.variant["description"].startswith(case.variant["group"] + ": ")
+        if case.variant["group"] == "casing":  # casing changes case and nothing else
+            assert text.lower() == TEXT.lower()
+        else:  # a typo keeps the words' count and changes at most 3 of them
+            changed = [a for a, b in zip(text.split(), TEXT.split(), strict=True) if a != b]
+            assert 1 <= len(changed) <= 3
+    assert plain.group is None and plain.variant == {}
+
+
+def test_documents_are_reordered_and_irrelevant_sentences_added(project: Path) -> None:
+    docs = ["Refunds take 30 days.", "Shipping is free.", "Returns need a receipt."]
+    write(project / "s.suite.yaml", [{
+        "id": "policy", "context": docs, "prompt": "Using {{ context }}, answer: refunds?",
+        "perturb": {"kinds": ["reorder", "irrelevant"], "n": 2}}])
+    cases = load_suite(project / "s.suite.yaml").cases
+    reordered = [c for c in cases if c.variant.get("group") == "reorder"]
+    assert len(reordered) == 2
+    for case in reordered:
+        assert sorted(case.context) == sorted(docs) and list(case.context) != docs
+        assert case.messages[-1]["content"].startswith("Using " + case.context[0])
+    shipped = yaml.safe_load(
+        (Path(__file__).parents[1] / "harness" / "data" / "perturb.yaml").read_text())
+    for case in (c for c in cases if c.variant.get("group") == "irrelevant"):
+        added = [s for s in shipped["irrelevant"] if s in "\n".join(case.context)]
+        assert len(added) >= 1
+        assert all(d in " ".join(case.context) for d in docs)
+
+
+@pytest.mark.parametrize(("perturb", "message"), [
+    ({"kinds": ["reorder"]}, "needs a case with at least two context documents"),
+    ({"kinds": ["typoz"]}, "typoz"),
+    ({"kinds": ["typos"], "vars": ["txt"]}, "Did you mean 'text'?"),
+    ({"kinds": ["typos"], "n": 0}, "perturb.n"),
+])
+def test_perturb_errors_point_into_the_suite(project: Path, perturb: dict[str, Any],
+                                             message: str) -> None:
+    path = project / "s.suite.yaml"
+    path.write_text(
+        "suite: robust\nprompt: 'Summarize: {{ text }}'\ncases:\n"
+        "  - id: ok\n    vars: {text: fine}\n"
+        "  - id: refund\n    vars: {text: a refund please}\n"
+        f"    perturb: {json.dumps(perturb)}\n", encoding="utf-8")
+    with pytest.raises(SuiteError) as info:
+        load_suite(path)
+    text = str(info.value)
+    assert message in text
+    assert re.search(r"s\.suite\.yaml:(6|7|8):", text), text
+
+
+def test_a_failing_variant_is_reported_with_the_minimal_perturbation(
+        project: Path, openai_server: OpenAIServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The loopback model echoes the prompt, so `contains: customer` fails exactly for
+    the variants whose edits hit the word 'customer'."""
+    write(project / "s.suite.yaml", [refund_case(seed=0, n=6)])
+    suite = load_suite(project / "s.suite.yaml")
+    expected_failing = {c.id for c in suite.cases if "customer" not in c.vars["text"]}
+    assert expected_failing, "the seed must produce at least one variant hitting the word"
+    main(["run", "s.suite.yaml", "-m", "openai/mock-a", "--api-base",
+          openai_server.base_url, "--no-cache", "-q", "--name", "robust"])
+    log = RunLog.read(project / "reports" / "robust.json")
+    assert {r.case_id for r in log.results if r.status == "failed"} == expected_failing
+    sizes = {c.id: c.variant["description"].count(";") + 1 for c in suite.cases
+             if c.id in expected_failing}
+    fewest = min(sizes.values())
+    (row,) = robustness(log.results)
+    assert row.original_passed is True and row.variants == 12
+    assert row.failed == len(expected_failing)
+    assert row.minimal in {i for i, n in sizes.items() if n == fewest}
+    assert "customer" in (row.minimal_description or "")
+    out = capsys.readouterr().out
+    assert f"minimal failing: {row.minimal}" in out
+    main(["bias", "reports/robust.json"])
+    assert f"{len(expected_failing)}/12 perturbed variants fail" in capsys.readouterr().out
+
+
+def test_the_report_shows_the_minimal_perturbation(
+        project: Path, openai_server: OpenAIServer) -> None:
+    write(project / "s.suite.yaml", [refund_case(seed=0, n=6)])
+    main(["run", "s.suite.yaml", "-m", "openai/mock-a", "--api-base",
+          openai_server.base_url, "--no-cache", "-q", "--name", "robust"])
+    (row,) = robustness(RunLog.read(project / "reports" / "robust.json").results)
+    html = (project / "reports" / "robust.html").read_text(encoding="utf-8")
+    table = html[html.index('id="bias-robustness-table"'):]
+    table = table[:table.index("</table>")]
+    assert f"<code>{row.minimal}</code>" in table
+    assert f"{row.failed} of 12" in table
+    # the description quotes words: escaped, never raw quotes from model-facing text
+    assert "&#39;customer&#39;" in table or "&#x27;customer&#x27;" in table
