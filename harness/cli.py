@@ -60,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
                      "(repeatable)")
     run.add_argument("--limit", type=_positive_int, metavar="N",
                      help="only the first N cases of each suite")
+    run.add_argument("--prompt", action="append", default=[], metavar="NAME",
+                     help="run only this prompt variant of the suites' 'prompts:' "
+                     "(repeatable)")
     run.add_argument("--shard", metavar="I/N",
                      help="run the I-th of N deterministic slices (for parallel CI jobs)")
     run.add_argument("--max-cost", type=_non_negative_float, metavar="USD",
@@ -306,7 +309,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         filters=list(args.filter), limit=args.limit, shard=args.shard,
         max_cost=args.max_cost, cache=not args.no_cache,
         cache_path=args.cache or ".harness/cache.sqlite", out=args.out, name=args.name,
-        judges=list(args.judge),
+        judges=list(args.judge), prompts=list(args.prompt),
     )
     if args.dry_run and not args.resume:
         return _dry_run(options, None)
@@ -389,7 +392,7 @@ def _dry_run(options: Any, items: Sequence[Any] | None) -> int:
     if items is None:
         suites = load_suites(options.paths)
         items = select(plan(suites, options.models, options.api_base, options.repeat),
-                       options.filters, options.limit, options.shard)
+                       options.filters, options.limit, options.shard, options.prompts)
     cache = ResponseCache(options.cache_path) if options.cache and \
         Path(options.cache_path).exists() else None
     rows: dict[str, dict[str, Any]] = {}
@@ -501,7 +504,7 @@ def _print_summary(log: Any) -> None:
             else:
                 first = next(c for c in r.checks if not c.passed)
                 why = f"{first.check}: {first.reason[:100]}"
-            print(f"  {r.suite}/{r.case_id} [{r.model}] {why}")
+            print(f"  {r.suite}/{r.label} [{r.model}] {why}")
         if len(failures) > 15:
             print(f"  … and {len(failures) - 15} more (see the report)")
 

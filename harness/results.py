@@ -77,10 +77,41 @@ class CaseResult(_Record):
     # A counterfactual variant: the id its variants share, and {attribute, value, group}.
     group: str | None = None
     variant: dict[str, str] = Field(default_factory=dict)
+    # The suite's prompt variant (None when the suite declares no ``prompts:``).
+    prompt: str | None = None
+    # step_by_step: the final answer the checks judged (``output`` keeps the full reply);
+    # None when nothing was extracted.
+    answer: str | None = None
+    # self_check: the later turns sent after ``messages`` (the first answer as the
+    # assistant, then the revision request); ``output`` is the last turn's reply.
+    turns: list[dict[str, str]] = Field(default_factory=list)
 
     @property
-    def key(self) -> tuple[str, str, str, int]:
-        return (self.suite, self.case_id, self.model, self.repeat)
+    def key(self) -> ResultKey:
+        return (self.suite, self.case_id, self.model, self.repeat, self.prompt)
+
+    @property
+    def label(self) -> str:
+        """``case`` or ``case[prompt=NAME]``: how ids and reports name the result."""
+        return case_label(self.case_id, self.prompt)
+
+
+# (suite, case_id, model, repeat, prompt)
+ResultKey = tuple[str, str, str, int, str | None]
+
+
+def case_label(case_id: str, prompt: str | None) -> str:
+    """A case id with its prompt variant, the way ids and reports show it."""
+    return case_id if prompt is None else f"{case_id}[prompt={prompt}]"
+
+
+class PromptInfo(_Record):
+    """A prompt variant of a suite, as it was when the run started."""
+
+    name: str
+    note: str | None = None
+    fingerprint: str  # changes when the variant's template or patterns change
+    patterns: list[str] = Field(default_factory=list)
 
 
 class SuiteInfo(_Record):
@@ -89,6 +120,7 @@ class SuiteInfo(_Record):
     description: str | None = None
     fingerprint: str
     cases: int
+    prompts: list[PromptInfo] = Field(default_factory=list)
 
 
 class ModelInfo(_Record):
@@ -161,7 +193,7 @@ def merge_logs(logs: list[RunLog]) -> RunLog:
         raise ValueError("nothing to merge")
     suites: dict[str, SuiteInfo] = {}
     models: dict[str, ModelInfo] = {}
-    seen: dict[tuple[str, str, str, int], str] = {}
+    seen: dict[ResultKey, str] = {}
     results: list[CaseResult] = []
     for log in logs:
         for suite in log.suites:
@@ -176,7 +208,7 @@ def merge_logs(logs: list[RunLog]) -> RunLog:
         for result in log.results:
             if result.key in seen:
                 raise ValueError(
-                    f"{result.suite}/{result.case_id} [{result.model}] repeat {result.repeat}"
+                    f"{result.suite}/{result.label} [{result.model}] repeat {result.repeat}"
                     f" is in both run {seen[result.key]} and run {log.run_id}")
             seen[result.key] = log.run_id
             results.append(result)
@@ -232,7 +264,29 @@ def summarize(results: list[CaseResult]) -> dict[str, Any]:
         "checks": {m: {c: dict(v) for c, v in checks.items()} for m, checks in per_check.items()},
         "error_kinds": {m: dict(k) for m, k in errors.items()},
         "repeats": repeat_stats(results),
+        **_prompt_summary(results),
     }
+
+
+def _prompt_summary(results: list[CaseResult]) -> dict[str, Any]:
+    """Pass rate per prompt variant × model (only for runs with prompt variants)."""
+    counts: dict[str, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
+    for r in results:
+        if r.prompt is not None:
+            counts[r.prompt][r.model][r.status] += 1
+    if not counts:
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for prompt, by_model in counts.items():
+        for model, c in by_model.items():
+            judged = c["passed"] + c["failed"]
+            low, high = wilson_interval(c["passed"], judged)
+            out.setdefault(prompt, {})[model] = {
+                "total": sum(c.values()), "passed": c["passed"], "failed": c["failed"],
+                "errors": c["error"], "pass_rate": c["passed"] / judged if judged else None,
+                "pass_rate_ci95": [round(low, 4), round(high, 4)] if judged else None,
+            }
+    return {"prompts": out}
 
 
 def repeat_stats(results: list[CaseResult]) -> list[dict[str, Any]]:
@@ -242,7 +296,7 @@ def repeat_stats(results: list[CaseResult]) -> list[dict[str, Any]]:
     """
     groups: dict[tuple[str, str, str], list[CaseResult]] = defaultdict(list)
     for r in results:
-        groups[(r.suite, r.case_id, r.model)].append(r)
+        groups[(r.suite, r.label, r.model)].append(r)
     rows = []
     for (suite, case_id, model), group in groups.items():
         if len(group) < 2:
@@ -272,6 +326,8 @@ def to_records(log: RunLog) -> list[dict[str, Any]]:
             "completion_tokens": r.usage.completion_tokens,
             "error_kind": r.error.kind if r.error else None,
         }
+        if r.prompt is not None:
+            row["prompt"] = r.prompt
         for c in r.checks:
             # a negated check is a different column; a check written twice in one case
             # passes only when every instance passed

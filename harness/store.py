@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.providers.base import Completion, Request
-from harness.results import CaseResult
+from harness.results import CaseResult, ResultKey
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -135,7 +135,13 @@ CREATE TABLE IF NOT EXISTS results (
 ) WITHOUT ROWID;
 """
 
-ResultKey = tuple[str, str, str, int]
+# A result's prompt variant shares the case_id column (after a unit separator, which no id
+# holds), so the primary key of stores made before prompt variants still tells them apart.
+PROMPT_SEP = "\x1f"
+
+
+def _stored_case(case_id: str, prompt: str | None) -> str:
+    return case_id if prompt is None else f"{case_id}{PROMPT_SEP}{prompt}"
 
 
 class UnknownRun(LookupError):
@@ -214,7 +220,8 @@ class RunStore:
 
     def add_many(self, run_id: str, results: list[CaseResult]) -> None:
         """Store finished results in one transaction (a group commit)."""
-        rows = [(run_id, r.suite, r.case_id, r.model, r.repeat, r.model_dump_json())
+        rows = [(run_id, r.suite, _stored_case(r.case_id, r.prompt), r.model, r.repeat,
+                 r.model_dump_json())
                 for r in results]
         with self._lock:
             self._db.execute("BEGIN")
@@ -232,7 +239,11 @@ class RunStore:
             rows = self._db.execute(
                 "SELECT suite, case_id, model, repeat FROM results WHERE run_id = ?", (run_id,)
             ).fetchall()
-        return {(str(s), str(c), str(m), int(r)) for s, c, m, r in rows}
+        keys: set[ResultKey] = set()
+        for s, c, m, r in rows:
+            case_id, _, prompt = str(c).partition(PROMPT_SEP)
+            keys.add((str(s), case_id, str(m), int(r), prompt or None))
+        return keys
 
     def results(self, run_id: str) -> Iterator[CaseResult]:
         with self._lock:
