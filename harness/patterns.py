@@ -132,7 +132,7 @@ def normalize(spec: Any) -> tuple[str, dict[str, Any]]:
                 f"Did you mean '{guess}'?" if guess
                 else f"arguments: {', '.join(definition.args) or 'none'}")
         wanted = definition.args[key]
-        if isinstance(value, bool) and wanted is int or not isinstance(value, wanted):
+        if (isinstance(value, bool) and wanted is int) or not isinstance(value, wanted):
             kinds = wanted if isinstance(wanted, tuple) else (wanted,)
             raise PatternError(f"pattern '{name}': '{key}' should be "
                                f"{' or '.join(k.__name__ for k in kinds)}; found {value!r}")

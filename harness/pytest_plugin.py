@@ -220,7 +220,10 @@ class SuiteFile(pytest.File):
             for case in suite.cases:
                 for r in range(repeat):
                     param = model.name if repeat == 1 else f"{model.name}-{r + 1}-{repeat}"
-                    item = CaseItem.from_parent(self, name=f"{case.id}[{param}]",
+                    # a prompt variant shows in the id: case[prompt=few-shot][model]
+                    label = case.id if case.prompt is None else \
+                        f"{case.id}[prompt={case.prompt}]"
+                    item = CaseItem.from_parent(self, name=f"{label}[{param}]",
                                                 work=WorkItem(suite, case, model, r))
                     item.add_marker(harness_mark)
                     for tag in case.tags:
@@ -244,7 +247,7 @@ class CaseFailed(Exception):
     """A case whose checks failed or whose call errored; shown by CaseItem.repr_failure."""
 
     def __init__(self, result: CaseResult) -> None:
-        super().__init__(f"{result.case_id} [{result.model}] {result.status}")
+        super().__init__(f"{result.label} [{result.model}] {result.status}")
         self.result = result
 
 

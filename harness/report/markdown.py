@@ -140,7 +140,7 @@ def render_markdown(log: RunLog, comparison: Comparison | None = None, *,
                 "| --- | --- | --- | --- |"]
         for r in shown:
             check, reason = _failure_reason(r)
-            case = f"{r.suite}/{r.case_id}" + (f" (repeat {r.repeat})" if r.repeat else "")
+            case = f"{r.suite}/{r.label}" + (f" (repeat {r.repeat})" if r.repeat else "")
             out.append(f"| {md_text(case, 80)} | {md_text(r.model, 40)} | {md_text(check, 40)}"
                        f" | {md_text(reason, _REASON_LIMIT)} |")
         if len(failures) > len(shown):

@@ -74,7 +74,7 @@ class LoadedSuite:
     prompts: tuple[dict[str, Any], ...] = ()  # each variant's name, note, fingerprint
 
     def summary(self) -> dict[str, Any]:
-        out = {
+        out: dict[str, Any] = {
             "name": self.name,
             "path": self.path,
             "description": self.description,

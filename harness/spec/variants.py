@@ -101,7 +101,7 @@ def resolve_variants(suite: Suite, file: Path, root: Path, errors: _Collector) -
             parts.append(parent.fingerprint)
         else:
             own = _own_template(name, spec, loc, file, root, errors)
-            if own is False:
+            if isinstance(own, bool):
                 done[name] = None
                 return None
             if own is not None:
@@ -154,7 +154,7 @@ def _suite_template(suite: Suite) -> Template | None:
 def _own_template(
     name: str, spec: PromptVariant, loc: tuple[str | int, ...], file: Path, root: Path,
     errors: _Collector,
-) -> Template | None | bool:
+) -> Template | bool | None:
     """The variant's own template; None when it has none, False after a problem."""
     if spec.prompt is not None:
         return [("user", spec.prompt, ())]
