@@ -402,7 +402,8 @@ def _dry_run(options: Any, items: Sequence[Any] | None) -> int:
                                                 "completion": 0, "low": 0.0, "high": 0.0,
                                                 "priced": True})
         row["calls"] += 1
-        if cache is not None and cache.get(request_key(request, item.repeat)) is not None:
+        key = request_key(request, item.repeat, item.case.prompt)
+        if cache is not None and cache.get(key) is not None:
             row["cached"] += 1
             continue
         est = estimate(request)

@@ -444,9 +444,9 @@ class _Tester:
 
 def _draft(kind: SliceKind, name: str, by_model: dict[str, list[CaseResult]],
            view: Callable[[CaseResult], Outcome | None], tester: _Tester) -> _Draft:
-    outcomes: dict[str, dict[tuple[str, str, int], tuple[CaseResult, Outcome]]] = {}
+    outcomes: dict[str, dict[PairKey, tuple[CaseResult, Outcome]]] = {}
     for model, results in by_model.items():
-        kept: dict[tuple[str, str, int], tuple[CaseResult, Outcome]] = {}
+        kept: dict[PairKey, tuple[CaseResult, Outcome]] = {}
         for r in results:
             o = view(r)
             if o is not None:

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from harness.api import Model, RecordContext
     from harness.gate import GateResult
     from harness.replay import Recording
-    from harness.results import CaseResult, RunLog
+    from harness.results import CaseResult, ResultKey, RunLog
     from harness.runner import WorkItem
     from harness.session import Prepared
     from harness.spec.loader import LoadedSuite
@@ -415,7 +415,7 @@ class HarnessSession:
     settings: Settings
     session: pytest.Session | None = None
     suites: dict[str, LoadedSuite] = field(default_factory=dict)
-    results: dict[tuple[str, str, str, int], CaseResult | None] = field(default_factory=dict)
+    results: dict[ResultKey, CaseResult | None] = field(default_factory=dict)
     reported: list[_Reported] = field(default_factory=list)
     api_seen: dict[tuple[str, str, str], int] = field(default_factory=dict)
     positions: dict[str, int] = field(default_factory=dict)

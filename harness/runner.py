@@ -355,7 +355,7 @@ async def execute(
     async def call(item: WorkItem, request: Request) -> tuple[Completion, int, bool] | None:
         """One call through the cache and the budget; None when the budget refuses it."""
         nonlocal stopped
-        key = request_key(request, item.repeat)
+        key = request_key(request, item.repeat, item.case.prompt)
         cached = settings.cache.get(key) if settings.cache is not None else None
         if cached is not None:
             return cached, 0, True

@@ -31,9 +31,9 @@ CREATE TABLE IF NOT EXISTS responses (
 """
 
 
-def request_key(request: Request, repeat: int = 0) -> str:
+def request_key(request: Request, repeat: int = 0, prompt: str | None = None) -> str:
     """A stable hash of everything that changes the answer (and nothing secret)."""
-    payload = {
+    payload: dict[str, Any] = {
         "model": request.model,
         "api_base": request.api_base,
         "messages": list(request.messages),
@@ -41,6 +41,11 @@ def request_key(request: Request, repeat: int = 0) -> str:
         "extra": request.extra,
         "repeat": repeat,  # each repeat is its own sample, so each has its own key
     }
+    if prompt is not None:
+        # two variants that send the same text are still separate samples (sampled at a
+        # temperature, sharing one answer would hide their difference); keys of suites
+        # without variants stay as they were
+        payload["prompt"] = prompt
     blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 

@@ -1,0 +1,297 @@
+"""Prompt variants as a dimension next to models: the matrix a suite expands into, the
+errors a bad ``prompts:`` gets, and what runs, caches, resumes, compares and gates per
+variant, against the loopback OpenAI server."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from scipy.stats import binomtest
+
+from harness.cli import main
+from harness.errors import SuiteError
+from harness.providers.litellm_provider import load_litellm
+from harness.results import RunLog
+from harness.spec.loader import load_suite
+from tests.openai_server import OpenAIServer, last_user_message
+
+ROLE = "You are a meticulous analyst."
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _litellm_imported() -> None:
+    load_litellm()
+
+
+def write(project: Path, text: str, name: str = "pv.suite.yaml") -> Path:
+    path = project / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def suite_text(cases: int, prompts: str, name: str = "pv") -> str:
+    rows = "\n".join(f"  - id: c{i}\n    tags: [consulting]\n    vars: {{topic: t{i}, "
+                     f"answer: t{i} ok}}\n    expect: [{{contains: t{i}}}]"
+                     for i in range(cases))
+    return (f"suite: {name}\ndefaults: {{timeout: 10}}\n"
+            f"prompt: \"Summarise {{{{ topic }}}}\"\nprompts:\n{prompts}\ncases:\n{rows}\n")
+
+
+TWO = """\
+  baseline:
+    note: The task as first written.
+  with-role:
+    note: Adds a role.
+    patterns: [{role: "%s"}]
+""" % ROLE
+
+
+def run(server: OpenAIServer, path: str, *extra: str) -> int:
+    return main(["run", path, "-m", "openai/mock-a", "--api-base", server.base_url, "-q",
+                 *extra])
+
+
+def system_of(body: dict[str, Any]) -> str:
+    return next((m["content"] for m in body["messages"] if m["role"] == "system"), "")
+
+
+# -- the matrix ------------------------------------------------------------------------------
+
+
+def test_every_case_runs_with_every_prompt_and_model(project: Path) -> None:
+    three = TWO + "  few-shot:\n    note: two examples\n    patterns: [few_shot]\n"
+    path = write(project, suite_text(4, three).replace(
+        "defaults:", "models: [openai/a, openai/b]\ndefaults:"))
+    suite = load_suite(path)
+    assert [(c.id, c.prompt) for c in suite.cases[:3]] == [
+        ("c0", "baseline"), ("c0", "with-role"), ("c0", "few-shot")]
+    assert len(suite.cases) == 4 * 3
+    assert [p["name"] for p in suite.summary()["prompts"]] == \
+        ["baseline", "with-role", "few-shot"]
+    from harness.runner import plan
+
+    items = plan([suite])
+    assert len(items) == 4 * 3 * 2  # cases × prompts × models
+    assert len({i.key for i in items}) == len(items)
+
+
+def test_a_suite_without_prompts_has_no_prompt_anywhere(
+    project: Path, openai_server: OpenAIServer
+) -> None:
+    write(project, "suite: plain\ndefaults: {timeout: 10}\nprompt: \"Say {{ w }}\"\n"
+          "cases:\n  - id: a\n    vars: {w: hi}\n    expect: [{contains: hi}]\n")
+    assert run(openai_server, "pv.suite.yaml", "--junit", "reports/j.xml") == 0
+    log = json.loads(Path("reports/plain.json").read_text())
+    assert [r["prompt"] for r in log["results"]] == [None]
+    assert "prompts" not in log["summary"] and "prompts" not in log["suites"][0] or \
+        log["suites"][0]["prompts"] == []
+    assert "prompt=" not in Path("reports/j.xml").read_text()
+    assert 'name="a[openai/mock-a]"' in Path("reports/j.xml").read_text()
+
+
+def test_prompt_selects_variants_and_names_unknown_ones(
+    project: Path, openai_server: OpenAIServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(project, suite_text(3, TWO))
+    assert run(openai_server, "pv.suite.yaml", "--prompt", "with-role", "--no-cache") == 0
+    log = RunLog.read("reports/pv.json")
+    assert {r.prompt for r in log.results} == {"with-role"} and len(log.results) == 3
+    assert openai_server.count == 3
+    assert all(system_of(b) == ROLE for b in openai_server.requests)
+    capsys.readouterr()
+    assert run(openai_server, "pv.suite.yaml", "--prompt", "with-rol") == 2
+    assert "Did you mean 'with-role'?" in capsys.readouterr().err
+
+
+# -- errors ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("prompts", "line", "message"), [
+    ("  a:\n    patterns: [step_by_stpe]\n", 6, "unknown pattern 'step_by_stpe'"),
+    ("  a:\n    file: prompts/missing.txt\n", 6, "no such file 'prompts/missing.txt'"),
+    ("  a:\n    base: baseline\n", 6, "unknown base 'baseline'"),
+    ("  a:\n    base: b\n  b:\n    base: a\n", 8, "'base' makes a cycle: a → b → a"),
+    ("  a:\n    patterns: [output_format]\n", 6, "output_format has no format to state"),
+    ("  a:\n    patterns: [{few_shot: {k: 2, answer: nope}}]\n", 6,
+     "few_shot found no other case with a 'nope' var"),
+    ("  a:\n    prompt: x\n    file: y.txt\n", 5, "give one of prompt, messages, file or base"),
+    ("  a:\n    notes: x\n", 6, "unknown key 'notes'"),
+])
+def test_bad_prompt_variants_point_at_their_line(project: Path, prompts: str, line: int,
+                                                 message: str) -> None:
+    path = write(project, suite_text(2, prompts))
+    with pytest.raises(SuiteError) as caught:
+        load_suite(path)
+    problem = caught.value.problems[0]
+    assert (problem.line, message in problem.message) == (line, True), str(caught.value)
+
+
+def test_variants_from_files_and_bases(project: Path) -> None:
+    (project / "prompts").mkdir()
+    (project / "prompts" / "plain.txt").write_text("Brief on {{ topic }}.")
+    (project / "prompts" / "chat.yaml").write_text(
+        "- {role: system, content: Be exact.}\n- {role: user, content: 'Explain {{ topic }}'}\n")
+    path = write(project, suite_text(1, """\
+  plain: {file: prompts/plain.txt}
+  chat: {file: prompts/chat.yaml}
+  chat-role: {base: chat, patterns: [{role: Boss.}]}
+"""))
+    cases = {c.prompt: c.messages for c in load_suite(path).cases}
+    assert cases["plain"] == ({"role": "user", "content": "Brief on t0."},)
+    assert cases["chat"] == ({"role": "system", "content": "Be exact."},
+                             {"role": "user", "content": "Explain t0"})
+    assert cases["chat-role"][0] == {"role": "system", "content": "Boss.\n\nBe exact."}
+
+
+# -- which prompt wins -----------------------------------------------------------------------
+
+
+def test_a_better_variant_is_found_significantly_better(
+    project: Path, openai_server: OpenAIServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # with the role every case passes; without it only c0..c4 of 20 do
+    def reply(body: dict[str, Any]) -> str:
+        text = last_user_message(body)
+        good = system_of(body) == ROLE or any(f"t{i}" == text.split()[-1] for i in range(5))
+        return f"Summary of {text.split()[-1]}" if good else "I am not sure."
+    openai_server.script = reply
+    write(project, suite_text(20, TWO))
+    assert run(openai_server, "pv.suite.yaml", "--no-cache") == 1
+    capsys.readouterr()
+    assert main(["compare", "reports/pv.json", "--json", "cmp.json"]) == 0
+    data = json.loads(Path("cmp.json").read_text())
+    tests = [t for t in data["prompts"]["tests"] if t["scope"] == "overall"]
+    assert len(tests) == 1
+    (t,) = tests
+    assert (t["a"], t["b"], t["only_a"], t["only_b"]) == ("baseline", "with-role", 0, 15)
+    expected_p = binomtest(0, 15, 0.5).pvalue  # exact McNemar = two-sided binomial test
+    assert t["p_value"] == pytest.approx(expected_p)
+    assert t["significant"] is True
+    verdict = next(v for v in data["verdicts"] if v.startswith("`with-role`"))
+    assert verdict.startswith("`with-role` beats `baseline` with openai/mock-a: +75 points, "
+                              "p < 0.001, +")
+    rates = {(r["prompt"], r["scope"]): r for r in data["prompts"]["rates"]}
+    assert (rates[("baseline", "overall")]["passed"], rates[("with-role", "overall")]["passed"]) \
+        == (5, 20)
+    assert rates[("baseline", "overall")]["ci95"][0] == pytest.approx(0.1119, abs=1e-4)
+    # the per-tag verdict names the domain
+    assert any(v.startswith("`with-role` beats `baseline` on consulting cases")
+               for v in data["verdicts"])
+    assert main(["compare", "reports/pv.json"]) == 0
+    assert "`with-role` beats `baseline` with openai/mock-a" in capsys.readouterr().out
+
+
+def test_equal_variants_are_not_called_different(
+    project: Path, openai_server: OpenAIServer
+) -> None:
+    # both variants pass the same 10 of 20 cases
+    openai_server.script = lambda body: (
+        f"Summary of {last_user_message(body).split()[-1]}"
+        if int(last_user_message(body).split()[-1][1:]) % 2 else "No idea.")
+    write(project, suite_text(20, TWO))
+    run(openai_server, "pv.suite.yaml", "--no-cache")
+    main(["compare", "reports/pv.json", "--json", "cmp.json"])
+    data = json.loads(Path("cmp.json").read_text())
+    assert not any(t["significant"] for t in data["prompts"]["tests"])
+    (t,) = [t for t in data["prompts"]["tests"] if t["scope"] == "overall"]
+    assert (t["only_a"], t["only_b"], t["p_value"]) == (0, 0, 1.0)
+    assert any(v.startswith("no prompt variant is significantly better with openai/mock-a")
+               for v in data["verdicts"])
+    assert not any("beats" in v for v in data["verdicts"])
+
+
+# -- gate ------------------------------------------------------------------------------------
+
+
+def test_the_gate_names_the_regressed_variant_and_a_changed_prompt(
+    project: Path, openai_server: OpenAIServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(project, suite_text(12, TWO))
+    assert run(openai_server, "pv.suite.yaml", "--no-cache", "--name", "base") == 0
+    # the role's text changes, and with it the model fails on most cases
+    write(project, suite_text(12, TWO.replace(ROLE, "You are terse.")))
+    openai_server.script = lambda body: (
+        "I am not sure." if system_of(body) == "You are terse." and
+        last_user_message(body).split()[-1] not in ("t0", "t1") else
+        f"Summary of {last_user_message(body).split()[-1]}")
+    assert run(openai_server, "pv.suite.yaml", "--no-cache", "--name", "head") == 1
+    capsys.readouterr()
+    assert main(["gate", "--baseline", "reports/base.json", "reports/head.json"]) == 1
+    out = capsys.readouterr().out
+    assert "10 case × model pairs that passed in the baseline fail now (prompt variant " \
+        "with-role)" in out
+    assert "pv on openai/mock-a with prompt 'with-role': 10 cases got worse" in out
+    assert "pv/c2[prompt=with-role] [openai/mock-a]" in out
+    assert "baseline" not in out.split("prompt variant")[1].split(")")[0]
+    assert "prompt 'with-role' of suite 'pv' changed since the baseline" in out
+    assert "prompt 'baseline' of suite 'pv' changed" not in out
+
+
+# -- cache and resume keys -------------------------------------------------------------------
+
+
+def test_cache_and_store_keep_each_variant_apart(
+    project: Path, openai_server: OpenAIServer
+) -> None:
+    # two variants that send exactly the same text are still two samples, two rows
+    write(project, suite_text(3, "  first: {note: one}\n  second: {note: two}\n"))
+    assert run(openai_server, "pv.suite.yaml") == 0
+    assert openai_server.count == 6
+    with sqlite3.connect("reports/runs.sqlite") as db:
+        rows = db.execute("SELECT case_id FROM results").fetchall()
+    assert len(rows) == 6
+    with sqlite3.connect(".harness/cache.sqlite") as db:
+        assert db.execute("SELECT count(*) FROM responses").fetchone()[0] == 6
+    assert run(openai_server, "pv.suite.yaml") == 0  # every answer from the cache
+    assert openai_server.count == 6
+    log = RunLog.read("reports/pv.json")
+    assert sorted((r.case_id, r.prompt) for r in log.results) == sorted(
+        (f"c{i}", p) for i in range(3) for p in ("first", "second"))
+    assert all(r.cached for r in log.results)
+    assert main(["run", "--resume", "last", "-q"]) == 0  # nothing left to do
+    assert openai_server.count == 6
+
+
+# -- step by step and self check through the runner ------------------------------------------
+
+
+def test_step_by_step_checks_see_the_answer_and_self_check_takes_a_second_turn(
+    project: Path, openai_server: OpenAIServer
+) -> None:
+    def reply(body: dict[str, Any]) -> str:
+        topic = next(w for w in str(body["messages"][0]["content"]).split() if w[0] == "t")
+        if len(body["messages"]) > 1 and body["messages"][-1]["content"].startswith("Review"):
+            return f"Checked.\nAnswer: {topic} revised"
+        return f"Let me think about it: t999 is not it.\nAnswer: {topic}"
+    openai_server.script = reply
+    write(project, suite_text(2, """\
+  cot: {patterns: [step_by_step]}
+  cot-check: {base: cot, patterns: [self_check]}
+""").replace("contains: t", "equals: t"))
+    assert run(openai_server, "pv.suite.yaml", "--no-cache") == 1
+    log = RunLog.read("reports/pv.json")
+    by = {(r.case_id, r.prompt): r for r in log.results}
+    cot = by[("c0", "cot")]
+    assert cot.status == "passed"  # equals: t0 holds for the extracted answer only
+    assert cot.output == "Let me think about it: t999 is not it.\nAnswer: t0"
+    assert cot.answer == "t0"
+    check = by[("c0", "cot-check")]
+    assert check.status == "failed" and check.answer == "t0 revised"
+    assert [t["role"] for t in check.turns] == ["assistant", "user"]
+    assert check.turns[0]["content"] == cot.output
+    assert openai_server.count == 2 + 2 * 2  # cot: 2 calls; cot-check: 2 turns per case
+    second_turns = [b for b in openai_server.requests if len(b["messages"]) == 3]
+    assert len(second_turns) == 2
+    assert second_turns[0]["messages"][1] == {"role": "assistant",
+                                              "content": second_turns[0]["messages"][1]
+                                              ["content"]}
+    assert second_turns[0]["messages"][2]["content"].startswith("Review your answer above")
+    # tokens of both turns are counted: the server counts words of every message sent
+    first_words = len(" ".join(m["content"] for m in check.messages).split())
+    second_words = first_words + len(cot.output.split()) + \
+        len(check.turns[1]["content"].split())
+    assert check.usage.prompt_tokens == first_words + second_words
