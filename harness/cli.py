@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness import __version__, detect
+from harness import __version__, detect, library
 from harness.formats import usd
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -119,6 +119,7 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--force", action="store_true", help="overwrite existing files")
     sub.add_parser("checks", help="list every registered check")
     detect.add_parser(sub)
+    library.add_parser(sub)
     return parser
 
 
@@ -219,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = {"run": cmd_run, "validate": cmd_validate, "report": cmd_report,
                "schema": cmd_schema, "checks": cmd_checks, "merge": cmd_merge,
                "detect": detect.run, "compare": cmd_compare, "gate": cmd_gate,
-               "init": cmd_init,
+               "init": cmd_init, "library": library.run,
                "export": cmd_export}[args.command]
     try:
         return handler(args)

@@ -41,13 +41,13 @@ def suite_text(cases: int, prompts: str, name: str = "pv") -> str:
             f"prompt: \"Summarise {{{{ topic }}}}\"\nprompts:\n{prompts}\ncases:\n{rows}\n")
 
 
-TWO = """\
+TWO = f"""\
   baseline:
     note: The task as first written.
   with-role:
     note: Adds a role.
-    patterns: [{role: "%s"}]
-""" % ROLE
+    patterns: [{{role: "{ROLE}"}}]
+"""
 
 
 def run(server: OpenAIServer, path: str, *extra: str) -> int:
@@ -87,8 +87,8 @@ def test_a_suite_without_prompts_has_no_prompt_anywhere(
     assert run(openai_server, "pv.suite.yaml", "--junit", "reports/j.xml") == 0
     log = json.loads(Path("reports/plain.json").read_text())
     assert [r["prompt"] for r in log["results"]] == [None]
-    assert "prompts" not in log["summary"] and "prompts" not in log["suites"][0] or \
-        log["suites"][0]["prompts"] == []
+    assert "prompts" not in log["summary"]
+    assert log["suites"][0]["prompts"] == []
     assert "prompt=" not in Path("reports/j.xml").read_text()
     assert 'name="a[openai/mock-a]"' in Path("reports/j.xml").read_text()
 
@@ -295,3 +295,36 @@ def test_step_by_step_checks_see_the_answer_and_self_check_takes_a_second_turn(
     second_words = first_words + len(cot.output.split()) + \
         len(check.turns[1]["content"].split())
     assert check.usage.prompt_tokens == first_words + second_words
+
+
+# -- the library -----------------------------------------------------------------------------
+
+
+def test_the_library_lists_prompts_with_notes_suites_and_latest_rates(
+    project: Path, openai_server: OpenAIServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "suites").mkdir()
+    write(project, suite_text(4, TWO, name="alpha"), "suites/alpha.suite.yaml")
+    write(project, suite_text(2, "  baseline:\n    note: Plain.\n", name="beta"),
+          "suites/beta.suite.yaml")
+    capsys.readouterr()
+    assert main(["library", "suites"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("prompt library: 2 prompts in 2 suites; measured by 0 RunLogs")
+    assert "baseline — Plain. / The task as first written." in out
+    assert "  patterns: none · used by: alpha, beta" in out
+    assert "with-role — Adds a role.\n  patterns: role · used by: alpha\n  not measured yet" \
+        in out
+    # c0 fails without the role; everything else passes
+    openai_server.script = lambda body: "No idea." if system_of(body) != ROLE and \
+        last_user_message(body).endswith("t0") else f"On {last_user_message(body)}"
+    run(openai_server, "suites/alpha.suite.yaml", "--no-cache", "--name", "old")
+    write(project, suite_text(4, TWO.replace(ROLE, "You are new."), name="alpha"),
+          "suites/alpha.suite.yaml")
+    capsys.readouterr()
+    assert main(["library", "suites"]) == 0
+    out = capsys.readouterr().out
+    assert "measured by 1 RunLog" in out
+    assert "  alpha · openai/mock-a: 75% (3/4, 30–95%) run " in out  # Wilson 3/4: 30.1–95.4
+    line = next(ln for ln in out.splitlines() if "alpha · openai/mock-a: 100%" in ln)
+    assert line.endswith("(an older text of this prompt)")  # the role text changed since
