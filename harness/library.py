@@ -105,15 +105,15 @@ def find_runlogs(explicit: list[str], out: str) -> list[RunLog]:
                 raise UsageError(str(exc)) from None
         return logs
     folder = Path(out)
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+    for found in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         try:
-            head = path.read_bytes()[:200]
+            head = found.read_bytes()[:200]
         except OSError:
             continue
         if b'"harness.runlog"' not in head:
             continue
         try:
-            logs.append(RunLog.read(path))
+            logs.append(RunLog.read(found))
         except ValueError:
             continue
     return logs
@@ -148,7 +148,7 @@ def render_text(entries: list[Entry], logs: int) -> str:
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``library`` to the ``harness`` command's subparsers."""
-    parser = subparsers.add_parser(
+    parser: argparse.ArgumentParser = subparsers.add_parser(
         "library", help="list every prompt variant with its note, suites and pass rates",
         description="Print every prompt variant of the suites with its note, the suites "
         "using it and its latest measured pass rate per model (from --runlog files, or the "

@@ -294,11 +294,11 @@ def repeat_stats(results: list[CaseResult]) -> list[dict[str, Any]]:
 
     A case is flaky when, among its judged repeats, some passed and some failed.
     """
-    groups: dict[tuple[str, str, str], list[CaseResult]] = defaultdict(list)
+    groups: dict[tuple[str, str, str, str | None], list[CaseResult]] = defaultdict(list)
     for r in results:
-        groups[(r.suite, r.label, r.model)].append(r)
+        groups[(r.suite, r.case_id, r.model, r.prompt)].append(r)
     rows = []
-    for (suite, case_id, model), group in groups.items():
+    for (suite, case_id, model, prompt), group in groups.items():
         if len(group) < 2:
             continue
         passed = sum(r.status == "passed" for r in group)
@@ -310,6 +310,7 @@ def repeat_stats(results: list[CaseResult]) -> list[dict[str, Any]]:
             "pass_rate": passed / judged if judged else None,
             "ci95": [round(low, 4), round(high, 4)] if judged else None,
             "flaky": 0 < passed < judged,
+            **({"prompt": prompt} if prompt is not None else {}),
         })
     return rows
 

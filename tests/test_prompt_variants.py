@@ -328,3 +328,32 @@ def test_the_library_lists_prompts_with_notes_suites_and_latest_rates(
     assert "  alpha · openai/mock-a: 75% (3/4, 30–95%) run " in out  # Wilson 3/4: 30.1–95.4
     line = next(ln for ln in out.splitlines() if "alpha · openai/mock-a: 100%" in ln)
     assert line.endswith("(an older text of this prompt)")  # the role text changed since
+
+
+# -- reports and exports ---------------------------------------------------------------------
+
+
+def test_reports_show_variants_as_columns_and_escape_notes(
+    project: Path, openai_server: OpenAIServer
+) -> None:
+    variants = TWO.replace("Adds a role.", "Adds a <script>alert(1)</script> role.")
+    write(project, suite_text(2, variants))
+    run(openai_server, "pv.suite.yaml", "--no-cache", "--junit", "reports/j.xml",
+        "--markdown", "reports/s.md")
+    html = Path("reports/pv.html").read_text()
+    assert "<th class=\"model\">openai/mock-a · baseline</th><th class=\"model\">" \
+        "openai/mock-a · with-role</th>" in html
+    assert "<script>alert(1)</script>" not in html
+    assert "Adds a &lt;script&gt;alert(1)&lt;/script&gt; role." in html
+    assert '<section id="prompts">' in html
+    junit = Path("reports/j.xml").read_text()
+    assert 'name="c0[prompt=with-role][openai/mock-a]"' in junit
+    md = Path("reports/s.md").read_text()
+    assert "| with-role | openai/mock-a | 100% |" in md
+    assert main(["export", "reports/pv.json", "--csv", "rows.csv"]) == 0
+    import csv
+
+    with open("rows.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted((r["case_id"], r["prompt"]) for r in rows) == [
+        ("c0", "baseline"), ("c0", "with-role"), ("c1", "baseline"), ("c1", "with-role")]

@@ -39,6 +39,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from harness.report import prompts_view
 from harness.results import CaseResult, RunLog, summarize
 from harness.stats import wilson_interval
 
@@ -178,7 +179,8 @@ def _hash_id(prefix: str, *parts: object) -> str:
 
 
 def _anchor(result: CaseResult) -> str:
-    return _hash_id("r-", result.suite, result.case_id, result.model, result.repeat)
+    variant = () if result.prompt is None else (result.prompt,)
+    return _hash_id("r-", result.suite, result.case_id, result.model, result.repeat, *variant)
 
 
 @dataclass(frozen=True)
@@ -570,6 +572,7 @@ class ReportView:
     compacted: int  # passed results shown without their output (a large run)
     omitted_cases: int  # cases of a large run left out of Details: every result passed
     repeats: int
+    prompts: prompts_view.PromptsView | None = None  # prompt variants (prompts_view.py)
 
 
 def _check_label(name: str, negate: bool) -> str:
@@ -671,6 +674,12 @@ def _same_input(a: CaseResult, b: CaseResult) -> bool:
 def _facts(result: CaseResult, show_params: bool) -> list[str]:
     # the model id is in the models table; "stop" is the finish reason worth no words
     facts = [_ms(result.latency_ms)]
+    if result.prompt is not None:
+        facts.insert(0, f"prompt {result.prompt}")
+    if result.answer is not None:  # step_by_step: the checks judged only this
+        facts.append("checked answer: " + _clip(result.answer, _REASON_LIMIT))
+    if result.turns:
+        facts.append(f"{len(result.turns) // 2 + 1} turns (self_check)")
     usage = result.usage
     if usage.prompt_tokens is not None or usage.completion_tokens is not None:
         facts.append(
@@ -807,6 +816,13 @@ def _view(log: RunLog, title: str | None, full: bool) -> ReportView:
         stats[name].rate = _rate(counts)
         stats[name].ci = _ci(counts.get("pass_rate_ci95"))
 
+    # several prompt variants: the matrix has a column per model · prompt
+    prompts = prompts_view.build(log)
+    columns = [c.name for c in prompts.columns] if prompts and prompts.columns else names
+
+    def column(r: CaseResult) -> str:
+        return prompts_view.column_name(r) if prompts and prompts.columns else r.model
+
     anchors: dict[int, str] = {}
     seen: dict[str, int] = defaultdict(int)
     for r in results:
@@ -844,7 +860,7 @@ def _view(log: RunLog, title: str | None, full: bool) -> ReportView:
                     FailureItem(
                         r.model,
                         r.suite,
-                        r.case_id,
+                        r.label,
                         r.repeat,
                         _clip(c.reason, _REASON_LIMIT),
                         "#" + anchors[id(r)],
@@ -859,7 +875,7 @@ def _view(log: RunLog, title: str | None, full: bool) -> ReportView:
             tag_names.add(tag)
             tag_counts[(tag, r.model)] = tag_counts.get((tag, r.model), Rate()).add(r.status)
 
-        cases.setdefault((r.suite, r.case_id), {}).setdefault(r.model, []).append(r)
+        cases.setdefault((r.suite, r.case_id), {}).setdefault(column(r), []).append(r)
         if r.error is not None:  # grouped as summarize() counts them
             error_groups[(r.model, r.error.kind)].append(r)
 
@@ -874,7 +890,9 @@ def _view(log: RunLog, title: str | None, full: bool) -> ReportView:
             if leader.ci is not None and runner_up.ci is not None:
                 leader.best_overlaps = leader.ci[0] <= runner_up.ci[1]
 
-    repeat_rows = {(row["suite"], row["case_id"], row["model"]): row for row in summary["repeats"]}
+    repeat_rows = {(row["suite"], row["case_id"], f"{row['model']} · {row['prompt']}"
+                    if row.get("prompt") and columns is not names else row["model"]): row
+                   for row in summary["repeats"]}
     flaky_keys = {key for key, row in repeat_rows.items() if row["flaky"]}
 
     planned_repeats = log.settings.get("repeat")
@@ -896,10 +914,11 @@ def _view(log: RunLog, title: str | None, full: bool) -> ReportView:
     for (suite, case_id), by_model in cases.items():
         cells = [
             _cell(by_model.get(m, []), anchors, m, repeats, (suite, case_id, m) in flaky_keys)
-            for m in names
+            for m in columns
         ]
         states = {c.state for c in cells if c.state != "missing"}
-        ordered = [r for m in names for r in sorted(by_model.get(m, []), key=lambda r: r.repeat)]
+        ordered = [r for m in columns
+                   for r in sorted(by_model.get(m, []), key=lambda r: r.repeat)]
         if compact_passed and states == {"passed"}:
             # a large run lists only the cases with something to look into
             omitted += 1
@@ -918,7 +937,7 @@ def _view(log: RunLog, title: str | None, full: bool) -> ReportView:
                 flaky=any(c.flaky for c in cells),
             )
         )
-        for m, cell in zip(names, cells, strict=True):
+        for m, cell in zip(columns, cells, strict=True):
             if cell.flaky:
                 row = repeat_rows[(suite, case_id, m)]
                 flaky.append(
@@ -950,7 +969,7 @@ def _view(log: RunLog, title: str | None, full: bool) -> ReportView:
                 "#" + anchors[id(r)],
                 "error",
                 _SYMBOL["error"],
-                f"{r.suite} / {r.case_id}" + (f" #{r.repeat}" if r.repeat else ""),
+                f"{r.suite} / {r.label}" + (f" #{r.repeat}" if r.repeat else ""),
             )
             for r in rs[:_LIST_LIMIT]
         ]
@@ -1019,6 +1038,7 @@ def _view(log: RunLog, title: str | None, full: bool) -> ReportView:
         compacted=summary["passed"] if compact_passed else 0,
         omitted_cases=omitted,
         repeats=repeats,
+        prompts=prompts,
     )
 
 
