@@ -19,12 +19,23 @@ from harness.results import RunLog
 from harness.spec.loader import load_suite
 from tests.openai_server import OpenAIServer, last_user_message
 
+pytest_plugins = ["pytester"]
+
 ROLE = "You are a meticulous analyst."
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _litellm_imported() -> None:
     load_litellm()
+    # in-process pytester runs drop what they import: import what they use here, once
+    import aiohttp  # noqa: F401
+
+    from harness import api, gate, pytest_plugin, replay, session  # noqa: F401
+    from harness.checks.registry import registry
+    from harness.providers import transport  # noqa: F401
+    from harness.report import html, masking  # noqa: F401
+
+    registry()
 
 
 def write(project: Path, text: str, name: str = "pv.suite.yaml") -> Path:
@@ -357,3 +368,50 @@ def test_reports_show_variants_as_columns_and_escape_notes(
         rows = list(csv.DictReader(f))
     assert sorted((r["case_id"], r["prompt"]) for r in rows) == [
         ("c0", "baseline"), ("c0", "with-role"), ("c1", "baseline"), ("c1", "with-role")]
+
+
+# -- pytest plugin, merge, old RunLogs -------------------------------------------------------
+
+
+def test_pytest_items_carry_the_prompt_in_their_ids(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, openai_server: OpenAIServer
+) -> None:
+    monkeypatch.delenv("HARNESS_CACHE", raising=False)
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest -p no:anyio "
+                       "-p no:platformdirs -p no:cacheprovider")
+    pytester.makepyprojecttoml("[tool.pytest.ini_options]\n")
+    pytester.makefile(".suite.yaml", pv=suite_text(2, TWO))
+    args = ["--harness-model", "openai/mock-a", "--harness-api-base", openai_server.base_url]
+    result = pytester.runpytest("--collect-only", "-q", *args)
+    ids = [line for line in result.outlines if "::" in line]
+    assert ids == [f"pv.suite.yaml::c{i}[prompt={p}][openai/mock-a]"
+                   for i in range(2) for p in ("baseline", "with-role")]
+    result = pytester.runpytest("-q", "-k", "with-role", *args)
+    result.assert_outcomes(passed=2, deselected=2)
+    assert all(system_of(b) == ROLE for b in openai_server.requests)
+
+
+def test_shards_keep_a_cases_variants_together_and_merge_back(
+    project: Path, openai_server: OpenAIServer
+) -> None:
+    write(project, suite_text(8, TWO))
+    for i in (1, 2):
+        assert run(openai_server, "pv.suite.yaml", "--shard", f"{i}/2", "--name",
+                   f"s{i}") in (0, 1)
+    shards = [RunLog.read(f"reports/s{i}.json") for i in (1, 2)]
+    for log in shards:
+        cases = {r.case_id for r in log.results}
+        assert len(log.results) == 2 * len(cases)  # both variants of each case
+    assert main(["merge", "reports/s1.json", "reports/s2.json", "-o", "reports/m.json"]) == 0
+    merged = RunLog.read("reports/m.json")
+    assert len(merged.results) == 16 and len({r.key for r in merged.results}) == 16
+
+
+def test_runlogs_from_before_prompt_variants_still_load(tmp_path: Path) -> None:
+    from harness.results import CaseResult
+
+    old = {"suite": "s", "case_id": "a", "model": "m", "model_id": "m", "status": "passed",
+           "messages": [{"role": "user", "content": "hi"}]}
+    result = CaseResult.model_validate(old)
+    assert (result.prompt, result.answer, result.turns, result.key) == \
+        (None, None, [], ("s", "a", "m", 0, None))
