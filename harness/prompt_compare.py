@@ -91,9 +91,10 @@ def compare_prompts(results: Sequence[CaseResult],
     scopes += [(t, _has_tag(t)) for t in tags]
     rates: list[PromptRate] = []
     tests: list[PromptTest] = []
+    families: dict[bool, list[PromptTest]] = {True: [], False: []}  # overall; all tags
     for scope, keep in scopes:
         kept = [r for r in rows if keep(r)]
-        family: list[PromptTest] = []
+        family = families[scope == "overall"]
         for model in models:
             mine = [r for r in kept if r.model == model]
             by_prompt = {p: [r for r in mine if r.prompt == p] for p in prompts}
@@ -105,6 +106,7 @@ def compare_prompts(results: Sequence[CaseResult],
                     test = _test(scope, model, a, b, by_prompt[a], by_prompt[b])
                     if test is not None:
                         family.append(test)
+    for family in families.values():
         adjusted = holm([t.p_value for t in family])
         tests += [_adjust(t, p, alpha) for t, p in zip(family, adjusted, strict=True)]
     return PromptComparison(tuple(prompts), tuple(models), alpha, tuple(rates), tuple(tests),
