@@ -250,7 +250,10 @@ def _load_all(paths: Sequence[str]) -> list[Any]:
 def cmd_validate(args: argparse.Namespace) -> int:
     for suite in _load_all(args.paths):
         models = ", ".join(m.name for m in suite.models)
-        print(f"ok  {suite.path}: suite '{suite.name}', {len(suite.cases)} cases, "
+        n = len(suite.prompts)
+        cases = f"{len(suite.cases) // n} cases × {n} prompt variants" if n \
+            else f"{len(suite.cases)} cases"
+        print(f"ok  {suite.path}: suite '{suite.name}', {cases}, "
               f"{sum(len(c.checks) for c in suite.cases)} checks, models: {models}")
     return EXIT_OK
 
@@ -488,6 +491,13 @@ def _print_summary(log: Any) -> None:
         cost = usd(sum(costs)) if costs else "—"
         print(f"{model[:28]:28} {rate:>9} {row['passed']:>7} {row['failed']:>7} "
               f"{row['errors']:>7} {median:>10} {cost:>9}")
+    for prompt, by_model in log.summary.get("prompts", {}).items():  # prompt variants
+        for model, row in by_model.items():
+            rate = "—" if row["pass_rate"] is None else f"{row['pass_rate']:.0%}"
+            label = f"{model[:28 - len(prompt) - 5]} · {prompt}" if len(prompt) < 20 \
+                else f"· {prompt[:26]}"
+            print(f"{label[:28]:28} {rate:>9} {row['passed']:>7} {row['failed']:>7} "
+                  f"{row['errors']:>7}")
     _print_error_kinds(log)
     if any(r.group is not None for r in log.results):
         from harness.bias import counterfactual_gaps, gap_table

@@ -415,3 +415,16 @@ def test_runlogs_from_before_prompt_variants_still_load(tmp_path: Path) -> None:
     result = CaseResult.model_validate(old)
     assert (result.prompt, result.answer, result.turns, result.key) == \
         (None, None, [], ("s", "a", "m", 0, None))
+
+
+def test_both_self_check_turns_are_cached(project: Path, openai_server: OpenAIServer) -> None:
+    write(project, suite_text(2, "  revise: {patterns: [self_check]}\n"))
+    assert run(openai_server, "pv.suite.yaml") == 0
+    assert openai_server.count == 4  # two turns per case
+    first = RunLog.read("reports/pv.json")
+    assert run(openai_server, "pv.suite.yaml") == 0
+    assert openai_server.count == 4  # nothing called again
+    again = RunLog.read("reports/pv.json")
+    assert all(r.cached for r in again.results)
+    assert [(r.output, r.turns, r.usage) for r in again.results] == \
+        [(r.output, r.turns, r.usage) for r in first.results]
