@@ -418,6 +418,7 @@ def test_runlogs_from_before_prompt_variants_still_load(tmp_path: Path) -> None:
 
 
 def test_both_self_check_turns_are_cached(project: Path, openai_server: OpenAIServer) -> None:
+    openai_server.script = lambda body: f"On {body['messages'][0]['content']}"
     write(project, suite_text(2, "  revise: {patterns: [self_check]}\n"))
     assert run(openai_server, "pv.suite.yaml") == 0
     assert openai_server.count == 4  # two turns per case
