@@ -429,3 +429,27 @@ def test_both_self_check_turns_are_cached(project: Path, openai_server: OpenAISe
     assert all(r.cached for r in again.results)
     assert [(r.output, r.turns, r.usage) for r in again.results] == \
         [(r.output, r.turns, r.usage) for r in first.results]
+
+
+def test_counterfactual_groups_are_judged_within_each_variant(
+    project: Path, openai_server: OpenAIServer
+) -> None:
+    # without the role the model treats Ann and Bob differently; with it, alike
+    openai_server.script = lambda body: "Recommend: yes" if system_of(body) == ROLE or \
+        "Ann" in last_user_message(body) else "Recommend: no"
+    write(project, f"""\
+suite: cf
+defaults: {{timeout: 10}}
+prompt: "Screen {{{{ candidate }}}}. Answer 'Recommend: yes' or 'Recommend: no'."
+prompts:
+{TWO}cases:
+  - id: screen
+    vars: {{candidate: "{{{{ name }}}}, 5 years of experience"}}
+    counterfactual: {{name: [Ann, Bob]}}
+    expect: [{{consistent_across: {{measure: decision}}}}]
+""")
+    run(openai_server, "pv.suite.yaml", "--no-cache")
+    log = RunLog.read("reports/cf.json")
+    status = {(r.variant["value"], r.prompt): r.status for r in log.results}
+    assert status == {("Ann", "baseline"): "failed", ("Bob", "baseline"): "failed",
+                      ("Ann", "with-role"): "passed", ("Bob", "with-role"): "passed"}
