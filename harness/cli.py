@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness import __version__, detect
+from harness import __version__, detect, library
 from harness.formats import usd
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -60,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
                      "(repeatable)")
     run.add_argument("--limit", type=_positive_int, metavar="N",
                      help="only the first N cases of each suite")
+    run.add_argument("--prompt", action="append", default=[], metavar="NAME",
+                     help="run only this prompt variant of the suites' 'prompts:' "
+                     "(repeatable)")
     run.add_argument("--shard", metavar="I/N",
                      help="run the I-th of N deterministic slices (for parallel CI jobs)")
     run.add_argument("--max-cost", type=_non_negative_float, metavar="USD",
@@ -117,6 +120,7 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--force", action="store_true", help="overwrite existing files")
     sub.add_parser("checks", help="list every registered check")
     detect.add_parser(sub)
+    library.add_parser(sub)
     bias = sub.add_parser("bias", help="BBQ scores and counterfactual gaps of a RunLog",
                           description="BBQ accuracy and bias scores (s_DIS, s_AMB) per "
                           "model and category, and counterfactual gaps per attribute with "
@@ -236,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = {"run": cmd_run, "validate": cmd_validate, "report": cmd_report,
                "schema": cmd_schema, "checks": cmd_checks, "merge": cmd_merge,
                "detect": detect.run, "compare": cmd_compare, "gate": cmd_gate,
-               "init": cmd_init, "bias": cmd_bias,
+               "init": cmd_init, "bias": cmd_bias, "library": library.run,
                "export": cmd_export}[args.command]
     try:
         return handler(args)
@@ -266,7 +270,10 @@ def _load_all(paths: Sequence[str]) -> list[Any]:
 def cmd_validate(args: argparse.Namespace) -> int:
     for suite in _load_all(args.paths):
         models = ", ".join(m.name for m in suite.models)
-        print(f"ok  {suite.path}: suite '{suite.name}', {len(suite.cases)} cases, "
+        n = len(suite.prompts)
+        cases = f"{len(suite.cases) // n} cases × {n} prompt variants" if n \
+            else f"{len(suite.cases)} cases"
+        print(f"ok  {suite.path}: suite '{suite.name}', {cases}, "
               f"{sum(len(c.checks) for c in suite.cases)} checks, models: {models}")
     return EXIT_OK
 
@@ -328,7 +335,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         filters=list(args.filter), limit=args.limit, shard=args.shard,
         max_cost=args.max_cost, cache=not args.no_cache,
         cache_path=args.cache or ".harness/cache.sqlite", out=args.out, name=args.name,
-        judges=list(args.judge),
+        judges=list(args.judge), prompts=list(args.prompt),
     )
     if args.dry_run and not args.resume:
         return _dry_run(options, None)
@@ -426,7 +433,7 @@ def _dry_run(options: Any, items: Sequence[Any] | None) -> int:
     if items is None:
         suites = load_suites(options.paths)
         items = select(plan(suites, options.models, options.api_base, options.repeat),
-                       options.filters, options.limit, options.shard)
+                       options.filters, options.limit, options.shard, options.prompts)
     cache = ResponseCache(options.cache_path) if options.cache and \
         Path(options.cache_path).exists() else None
     rows: dict[str, dict[str, Any]] = {}
@@ -436,7 +443,8 @@ def _dry_run(options: Any, items: Sequence[Any] | None) -> int:
                                                 "completion": 0, "low": 0.0, "high": 0.0,
                                                 "priced": True})
         row["calls"] += 1
-        if cache is not None and cache.get(request_key(request, item.repeat)) is not None:
+        key = request_key(request, item.repeat, item.case.prompt)
+        if cache is not None and cache.get(key) is not None:
             row["cached"] += 1
             continue
         est = estimate(request)
@@ -524,6 +532,13 @@ def _print_summary(log: Any) -> None:
     if spent.get("judge_usd") is not None:  # the cost column is the models' calls only
         print(f"judge calls cost {usd(spent['judge_usd'])}; models and judges together "
               f"{usd(spent['total_usd'])}")
+    for prompt, by_model in log.summary.get("prompts", {}).items():  # prompt variants
+        for model, row in by_model.items():
+            rate = "—" if row["pass_rate"] is None else f"{row['pass_rate']:.0%}"
+            label = f"{model[:28 - len(prompt) - 5]} · {prompt}" if len(prompt) < 20 \
+                else f"· {prompt[:26]}"
+            print(f"{label[:28]:28} {rate:>9} {row['passed']:>7} {row['failed']:>7} "
+                  f"{row['errors']:>7}")
     _print_error_kinds(log)
     modes = log.summary.get("failure_modes") or {}
     if modes:  # what kind of mistakes, not only how many (harness/failures.py)
@@ -555,7 +570,7 @@ def _print_summary(log: Any) -> None:
                 why = f"{first.check}: {first.reason[:100]}"
                 if r.failure_mode:
                     why = f"{r.failure_mode} · {why}"
-            print(f"  {r.suite}/{r.case_id} [{r.model}] {why}")
+            print(f"  {r.suite}/{r.label} [{r.model}] {why}")
         if len(failures) > 15:
             print(f"  … and {len(failures) - 15} more (see the report)")
 

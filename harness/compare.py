@@ -32,8 +32,10 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from harness.formats import percent_range, usd
+from harness.prompt_compare import PromptComparison, compare_prompts
+from harness.prompt_compare import render_text as render_prompts
 from harness.results import CaseResult, CheckRecord, RunLog
-from harness.stats import holm, mcnemar, pair_key, paired_bootstrap, wilson_interval
+from harness.stats import PairKey, holm, mcnemar, pair_key, paired_bootstrap, wilson_interval
 
 __all__ = [
     "ALPHA",
@@ -157,14 +159,17 @@ class Comparison:
     costs: tuple[ModelCosts, ...]
     failures: tuple[FailureModes, ...]
     notes: tuple[str, ...]
+    prompts: PromptComparison | None = None  # runs with prompt variants (prompt_compare.py)
 
     @property
     def verdicts(self) -> list[str]:
-        """Overall, then per suite (when there are several), then per tag (domain)."""
+        """Overall, then per suite (when there are several), then per tag (domain), then
+        which prompt variant wins."""
         lines = [self.overall.verdict]
         if len(self.suites) > 1:
             lines += [s.verdict for s in self.suites]
-        return lines + [t.verdict for t in self.tags]
+        prompt_lines = list(self.prompts.verdicts) if self.prompts is not None else []
+        return lines + [t.verdict for t in self.tags] + prompt_lines
 
     def to_dict(self) -> dict[str, Any]:
         data = {"format": "harness.comparison", "version": 1, **asdict(self)}
@@ -241,6 +246,7 @@ def compare(
         costs=tuple(_costs(m, by_model[m]) for m in models),
         failures=tuple(_failures(m, by_model[m]) for m in models),
         notes=tuple(notes),
+        prompts=compare_prompts(results, alpha),
     )
 
 
@@ -285,7 +291,7 @@ def _gather(logs: Sequence[RunLog]) -> tuple[list[CaseResult], list[str], list[s
         notes.append("the RunLogs hold no results")
     elif len(models) < 2:
         notes.append("only one model: pass rates are shown, there is nothing to compare")
-    keys: dict[str, set[tuple[str, str, int]]] = defaultdict(set)
+    keys: dict[str, set[PairKey]] = defaultdict(set)
     for r in results:
         keys[r.model].add(pair_key(r))
     common = set.intersection(*keys.values()) if keys else set()
@@ -438,9 +444,9 @@ class _Tester:
 
 def _draft(kind: SliceKind, name: str, by_model: dict[str, list[CaseResult]],
            view: Callable[[CaseResult], Outcome | None], tester: _Tester) -> _Draft:
-    outcomes: dict[str, dict[tuple[str, str, int], tuple[CaseResult, Outcome]]] = {}
+    outcomes: dict[str, dict[PairKey, tuple[CaseResult, Outcome]]] = {}
     for model, results in by_model.items():
-        kept: dict[tuple[str, str, int], tuple[CaseResult, Outcome]] = {}
+        kept: dict[PairKey, tuple[CaseResult, Outcome]] = {}
         for r in results:
             o = view(r)
             if o is not None:
@@ -685,6 +691,8 @@ def render_text(c: Comparison) -> str:
         if f.error_kinds:
             parts.append("errors: " + _counts(f.error_kinds))
         out.append(f"  {f.model}: " + "; ".join(parts))
+    if c.prompts is not None:
+        out.extend(render_prompts(c.prompts))
 
     out.append("\nverdicts")
     out.extend(f"  {v}" for v in c.verdicts)

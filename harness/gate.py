@@ -25,9 +25,9 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from harness.results import CaseResult, RunLog
+from harness.results import CaseResult, RunLog, case_label
 
-Pair = tuple[str, str, str]  # suite, case id, model
+Pair = tuple[str, str, str, str | None]  # suite, case id, model, prompt variant
 
 EXIT_PASS, EXIT_REGRESSION, EXIT_ERRORS = 0, 1, 3
 
@@ -42,10 +42,12 @@ class Regression:
     head_status: str  # "failed" or "error"
     reason: str  # the first failed check's reason, or the call's error
     source: str = ""  # path:line of the case
+    prompt: str | None = None  # the suite's prompt variant, when it declares some
 
     def __str__(self) -> str:
         where = f" ({self.source})" if self.source else ""
-        return (f"{self.suite}/{self.case_id} [{self.model}]{where}: passed in the baseline, "
+        return (f"{self.suite}/{case_label(self.case_id, self.prompt)} [{self.model}]{where}: "
+                "passed in the baseline, "
                 f"{self.head_status} now: {self.reason}")
 
 
@@ -118,7 +120,7 @@ def _why(group: list[CaseResult]) -> str:
 def _groups(log: RunLog) -> dict[Pair, list[CaseResult]]:
     groups: dict[Pair, list[CaseResult]] = defaultdict(list)
     for result in log.results:
-        groups[(result.suite, result.case_id, result.model)].append(result)
+        groups[(result.suite, result.case_id, result.model, result.prompt)].append(result)
     return groups
 
 
@@ -140,36 +142,43 @@ def compare(base: RunLog, head: RunLog, budgets: Budgets | None = None) -> GateR
     fixed = 0
     common = [pair for pair in after if pair in before]
     # pass/fail per pair for McNemar, per suite × model
-    discordant: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    discordant: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
     for pair in common:
         was, now = _status(before[pair]), _status(after[pair])
         judged_now = _judged(after[pair])
-        suite, case_id, model = pair
+        suite, case_id, model, prompt = pair
         if was == "passed" and now != "passed":
             if judged_now and any(r.status == "passed" for r in judged_now):
-                flaky.append(f"{suite}/{case_id} [{model}]: "
+                flaky.append(f"{suite}/{case_label(case_id, prompt)} [{model}]: "
                              f"{sum(r.status == 'passed' for r in judged_now)}/"
                              f"{len(judged_now)} repeats pass")
             else:
                 regressions.append(Regression(suite, case_id, model, now, _why(after[pair]),
-                                              after[pair][0].source))
+                                              after[pair][0].source, prompt))
         elif was != "passed" and now == "passed":
             fixed += 1
         if was != "error" and now != "error":
-            cell = discordant[(suite, model)]
+            # per prompt variant too ("" when the suite has none), so a regressed
+            # variant is named and not averaged away by the others
+            cell = discordant[(suite, model, prompt or "")]
             if was == "passed" and now != "passed":
                 cell[0] += 1
             elif was != "passed" and now == "passed":
                 cell[1] += 1
     if regressions:
+        variants = sorted({r.prompt for r in regressions if r.prompt is not None})
+        named = f" (prompt variant{'s' if len(variants) > 1 else ''} " \
+            f"{', '.join(variants)})" if variants else ""
         reasons.append(f"{len(regressions)} case × model pair"
                        f"{'s' if len(regressions) != 1 else ''} that passed in the baseline "
-                       "fail now")
-    for (suite, model), (worse, better) in sorted(discordant.items()):
+                       f"fail now{named}")
+    for (suite, model, variant), (worse, better) in sorted(discordant.items()):
         if worse > better:
             p = mcnemar_exact(worse, better)
             if p < limits.alpha:
-                reasons.append(f"{suite} on {model}: {worse} cases got worse and {better} got "
+                with_prompt = f" with prompt '{variant}'" if variant else ""
+                reasons.append(f"{suite} on {model}{with_prompt}: {worse} cases got worse and "
+                               f"{better} got "
                                f"better; a drop this large is unlikely to be noise "
                                f"(McNemar p = {p:.3g})")
     _budgets(head, limits, reasons)
@@ -188,6 +197,9 @@ def compare(base: RunLog, head: RunLog, budgets: Budgets | None = None) -> GateR
                          "the suite itself")
         elif print_before is None:
             notes.append(f"suite '{info.name}' is not in the baseline")
+    from harness.prompt_compare import prompt_changes
+
+    notes += prompt_changes(base.suites, head.suites)
     return GateResult(
         passed=exit_code == EXIT_PASS,
         regressions=tuple(regressions),

@@ -17,14 +17,14 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from harness.failures import classify
-from harness.results import CaseResult, CheckRecord, ErrorRecord
+from harness.results import CaseResult, CheckRecord, ErrorRecord, ResultKey
 
 if TYPE_CHECKING:
     from harness.checks.registry import BoundCheck
     from harness.judge import JudgeClient
     from harness.runner import WorkItem
 
-GroupKey = tuple[str, str, str, int]  # suite, group, model, repeat
+GroupKey = tuple[str, str, str, int, str | None]  # suite, group, model, repeat, prompt
 
 
 def apply_group_checks(items: Sequence[WorkItem], results: list[CaseResult],
@@ -44,11 +44,12 @@ def apply_group_checks(items: Sequence[WorkItem], results: list[CaseResult],
     planned: dict[GroupKey, list[WorkItem]] = defaultdict(list)
     for item in items:
         if item.case.group is not None and item.case.group_checks:
-            planned[(item.suite.name, item.case.group, item.model.name, item.repeat)].append(item)
+            planned[(item.suite.name, item.case.group, item.model.name, item.repeat,
+                     item.case.prompt)].append(item)
     if not planned:
         return results
     by_key = {r.key: r for r in results}
-    updated: dict[tuple[str, str, str, int], CaseResult] = {}
+    updated: dict[ResultKey, CaseResult] = {}
     groups: list[tuple[list[CaseResult], list[CheckRecord]]] = []
     for gkey, members in planned.items():
         found = [by_key.get(m.key) for m in members]

@@ -298,12 +298,16 @@ def robustness(results: Sequence[Any]) -> list[Robustness]:
     """Per perturbed case, model and repeat: the failing variants and the minimal one."""
     from collections import defaultdict
 
-    groups: dict[tuple[str, str, str, int], list[Any]] = defaultdict(list)
+    from harness.results import case_label
+
+    # a prompt variant is a different prompt: its perturbations form their own group
+    groups: dict[tuple[str, str, str, int, str], list[Any]] = defaultdict(list)
     for r in results:
         if r.group is not None and r.variant.get("attribute") == "perturb":
-            groups[(r.suite, r.group, r.model, r.repeat)].append(r)
+            groups[(r.suite, r.group, r.model, r.repeat, r.prompt or "")].append(r)
     out: list[Robustness] = []
-    for (suite, case, model, _), members in sorted(groups.items()):
+    for (suite, group, model, _, prompt), members in sorted(groups.items()):
+        case = case_label(group, prompt or None)
         original = next((r for r in members if r.variant.get("value") == "original"), None)
         perturbed = [r for r in members if r is not original]
         failed = [r for r in perturbed if r.status == "failed"]

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from harness.api import Model, RecordContext
     from harness.gate import GateResult
     from harness.replay import Recording
-    from harness.results import CaseResult, RunLog
+    from harness.results import CaseResult, ResultKey, RunLog
     from harness.runner import WorkItem
     from harness.session import Prepared
     from harness.spec.loader import LoadedSuite
@@ -220,7 +220,10 @@ class SuiteFile(pytest.File):
             for case in suite.cases:
                 for r in range(repeat):
                     param = model.name if repeat == 1 else f"{model.name}-{r + 1}-{repeat}"
-                    item = CaseItem.from_parent(self, name=f"{case.id}[{param}]",
+                    # a prompt variant shows in the id: case[prompt=few-shot][model]
+                    label = case.id if case.prompt is None else \
+                        f"{case.id}[prompt={case.prompt}]"
+                    item = CaseItem.from_parent(self, name=f"{label}[{param}]",
                                                 work=WorkItem(suite, case, model, r))
                     item.add_marker(harness_mark)
                     for tag in case.tags:
@@ -244,7 +247,7 @@ class CaseFailed(Exception):
     """A case whose checks failed or whose call errored; shown by CaseItem.repr_failure."""
 
     def __init__(self, result: CaseResult) -> None:
-        super().__init__(f"{result.case_id} [{result.model}] {result.status}")
+        super().__init__(f"{result.label} [{result.model}] {result.status}")
         self.result = result
 
 
@@ -436,7 +439,7 @@ class HarnessSession:
     settings: Settings
     session: pytest.Session | None = None
     suites: dict[str, LoadedSuite] = field(default_factory=dict)
-    results: dict[tuple[str, str, str, int], CaseResult | None] = field(default_factory=dict)
+    results: dict[ResultKey, CaseResult | None] = field(default_factory=dict)
     reported: list[_Reported] = field(default_factory=list)
     api_seen: dict[tuple[str, str, str], int] = field(default_factory=dict)
     positions: dict[str, int] = field(default_factory=dict)

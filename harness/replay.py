@@ -53,6 +53,7 @@ class Recording:
                 cost_usd=recorded.cost_usd,
                 latency_ms=recorded.latency_ms,
                 finish_reason=recorded.finish_reason,
+                turns=tuple(recorded.turns),
             )
         return score(item, item.request(), completion, recorded.attempts, recorded.cached)
 

@@ -81,10 +81,41 @@ class CaseResult(_Record):
     variant: dict[str, str] = Field(default_factory=dict)
     # What kind of mistake a failed or errored result made (harness/failures.py MODES).
     failure_mode: str | None = None
+    # The suite's prompt variant (None when the suite declares no ``prompts:``).
+    prompt: str | None = None
+    # step_by_step: the final answer the checks judged (``output`` keeps the full reply);
+    # None when nothing was extracted.
+    answer: str | None = None
+    # self_check: the later turns sent after ``messages`` (the first answer as the
+    # assistant, then the revision request); ``output`` is the last turn's reply.
+    turns: list[dict[str, str]] = Field(default_factory=list)
 
     @property
-    def key(self) -> tuple[str, str, str, int]:
-        return (self.suite, self.case_id, self.model, self.repeat)
+    def key(self) -> ResultKey:
+        return (self.suite, self.case_id, self.model, self.repeat, self.prompt)
+
+    @property
+    def label(self) -> str:
+        """``case`` or ``case[prompt=NAME]``: how ids and reports name the result."""
+        return case_label(self.case_id, self.prompt)
+
+
+# (suite, case_id, model, repeat, prompt)
+ResultKey = tuple[str, str, str, int, str | None]
+
+
+def case_label(case_id: str, prompt: str | None) -> str:
+    """A case id with its prompt variant, the way ids and reports show it."""
+    return case_id if prompt is None else f"{case_id}[prompt={prompt}]"
+
+
+class PromptInfo(_Record):
+    """A prompt variant of a suite, as it was when the run started."""
+
+    name: str
+    note: str | None = None
+    fingerprint: str  # changes when the variant's template or patterns change
+    patterns: list[str] = Field(default_factory=list)
 
 
 class SuiteInfo(_Record):
@@ -93,6 +124,7 @@ class SuiteInfo(_Record):
     description: str | None = None
     fingerprint: str
     cases: int
+    prompts: list[PromptInfo] = Field(default_factory=list)
 
 
 class ModelInfo(_Record):
@@ -165,7 +197,7 @@ def merge_logs(logs: list[RunLog]) -> RunLog:
         raise ValueError("nothing to merge")
     suites: dict[str, SuiteInfo] = {}
     models: dict[str, ModelInfo] = {}
-    seen: dict[tuple[str, str, str, int], str] = {}
+    seen: dict[ResultKey, str] = {}
     results: list[CaseResult] = []
     for log in logs:
         for suite in log.suites:
@@ -180,7 +212,7 @@ def merge_logs(logs: list[RunLog]) -> RunLog:
         for result in log.results:
             if result.key in seen:
                 raise ValueError(
-                    f"{result.suite}/{result.case_id} [{result.model}] repeat {result.repeat}"
+                    f"{result.suite}/{result.label} [{result.model}] repeat {result.repeat}"
                     f" is in both run {seen[result.key]} and run {log.run_id}")
             seen[result.key] = log.run_id
             results.append(result)
@@ -238,6 +270,7 @@ def summarize(results: list[CaseResult]) -> dict[str, Any]:
         "failure_modes": failure_counts(results),
         "costs": cost_summary(results),
         "repeats": repeat_stats(results),
+        **_prompt_summary(results),
     }
 
 
@@ -258,16 +291,37 @@ def cost_summary(results: list[CaseResult]) -> dict[str, Any]:
     return {**sums(results), "models": {m: sums(rows) for m, rows in per_model.items()}}
 
 
+def _prompt_summary(results: list[CaseResult]) -> dict[str, Any]:
+    """Pass rate per prompt variant × model (only for runs with prompt variants)."""
+    counts: dict[str, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
+    for r in results:
+        if r.prompt is not None:
+            counts[r.prompt][r.model][r.status] += 1
+    if not counts:
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for prompt, by_model in counts.items():
+        for model, c in by_model.items():
+            judged = c["passed"] + c["failed"]
+            low, high = wilson_interval(c["passed"], judged)
+            out.setdefault(prompt, {})[model] = {
+                "total": sum(c.values()), "passed": c["passed"], "failed": c["failed"],
+                "errors": c["error"], "pass_rate": c["passed"] / judged if judged else None,
+                "pass_rate_ci95": [round(low, 4), round(high, 4)] if judged else None,
+            }
+    return {"prompts": out}
+
+
 def repeat_stats(results: list[CaseResult]) -> list[dict[str, Any]]:
     """Per case × model with more than one repeat: pass rate, Wilson interval, flakiness.
 
     A case is flaky when, among its judged repeats, some passed and some failed.
     """
-    groups: dict[tuple[str, str, str], list[CaseResult]] = defaultdict(list)
+    groups: dict[tuple[str, str, str, str | None], list[CaseResult]] = defaultdict(list)
     for r in results:
-        groups[(r.suite, r.case_id, r.model)].append(r)
+        groups[(r.suite, r.case_id, r.model, r.prompt)].append(r)
     rows = []
-    for (suite, case_id, model), group in groups.items():
+    for (suite, case_id, model, prompt), group in groups.items():
         if len(group) < 2:
             continue
         passed = sum(r.status == "passed" for r in group)
@@ -279,6 +333,7 @@ def repeat_stats(results: list[CaseResult]) -> list[dict[str, Any]]:
             "pass_rate": passed / judged if judged else None,
             "ci95": [round(low, 4), round(high, 4)] if judged else None,
             "flaky": 0 < passed < judged,
+            **({"prompt": prompt} if prompt is not None else {}),
         })
     return rows
 
@@ -297,6 +352,8 @@ def to_records(log: RunLog) -> list[dict[str, Any]]:
             "error_kind": r.error.kind if r.error else None,
             "failure_mode": r.failure_mode,
         }
+        if r.prompt is not None:
+            row["prompt"] = r.prompt
         for c in r.checks:
             # a negated check is a different column; a check written twice in one case
             # passes only when every instance passed

@@ -10,13 +10,13 @@ import asyncio
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from harness.checks.registry import CheckInput, CheckResult
 from harness.failures import classify
 from harness.providers.base import Completion, Provider, ProviderError, Request
-from harness.results import CaseResult, CheckRecord, ErrorRecord, Usage
+from harness.results import CaseResult, CheckRecord, ErrorRecord, ResultKey, Usage
 from harness.spec.loader import CaseSpec, LoadedSuite
 from harness.spec.models import ModelConfig
 from harness.store import ResponseCache, request_key
@@ -59,8 +59,8 @@ class WorkItem:
     repeat: int = 0
 
     @property
-    def key(self) -> tuple[str, str, str, int]:
-        return (self.suite.name, self.case.id, self.model.name, self.repeat)
+    def key(self) -> ResultKey:
+        return (self.suite.name, self.case.id, self.model.name, self.repeat, self.case.prompt)
 
     def request(self) -> Request:
         defaults = self.suite.defaults
@@ -127,6 +127,23 @@ def plan(
 ProgressFn = Callable[[CaseResult], None]
 
 
+def combine_turns(first: Completion, second: Completion,
+                  turns: tuple[dict[str, str], ...]) -> Completion:
+    """One completion for a two-turn exchange: the second reply, with tokens, cost and
+    latency of both calls (unknown when either is unknown)."""
+    def total(a: float | int | None, b: float | int | None) -> Any:
+        return None if a is None or b is None else a + b
+
+    return replace(
+        second,
+        prompt_tokens=total(first.prompt_tokens, second.prompt_tokens),
+        completion_tokens=total(first.completion_tokens, second.completion_tokens),
+        cost_usd=total(first.cost_usd, second.cost_usd),
+        latency_ms=total(first.latency_ms, second.latency_ms),
+        turns=turns,
+    )
+
+
 async def call_with_retries(
     provider: Provider, request: Request, policy: RetryPolicy
 ) -> tuple[Completion, int]:
@@ -185,7 +202,7 @@ def _check_input(
         return None
     case = item.case
     return CheckInput(
-        output=completion.text,
+        output=_answer(case, completion.text) or completion.text,
         model=item.model.name,
         case_id=case.id,
         vars=case.vars,
@@ -251,7 +268,19 @@ def _result(
         group=case.group,
         variant=dict(case.variant),
         failure_mode=classify(status, checks, completion.text),
+        prompt=case.prompt,
+        answer=_answer(case, completion.text) if completion.error is None else None,
+        turns=list(completion.turns),
     )
+
+
+def _answer(case: CaseSpec, text: str | None) -> str | None:
+    """step_by_step: the final answer after the marker (None: no marker or no text)."""
+    if case.answer_marker is None or text is None:
+        return None
+    from harness.patterns import extract_answer
+
+    return extract_answer(text, case.answer_marker)
 
 
 @dataclass
@@ -326,31 +355,50 @@ async def execute(
         return await score_async(item, request, completion, attempts, cached,
                                  judges.get(item.suite.name))
 
+    async def call(item: WorkItem, request: Request) -> tuple[Completion, int, bool] | None:
+        """One call through the cache and the budget; None when the budget refuses it."""
+        nonlocal stopped
+        key = request_key(request, item.repeat, item.case.prompt)
+        cached = settings.cache.get(key) if settings.cache is not None else None
+        if cached is not None:
+            return cached, 0, True
+        cost_guess = 0.0
+        if budget is not None:
+            cost_guess = (estimate(request) if estimate else None) or 0.0
+            if not budget.reserve(cost_guess):
+                stopped = stopped or "max_cost"
+                return None
+        completion: Completion | None = None
+        try:
+            async with overall:
+                completion, attempts = await call_with_retries(provider, request,
+                                                               settings.retry)
+        finally:
+            if budget is not None:  # a cancelled call counts as its estimate
+                budget.settle(cost_guess, completion.cost_usd if completion else None)
+        if settings.cache is not None:
+            settings.cache.put(key, request.model, completion)
+        return completion, attempts, False
+
     async def one(item: WorkItem) -> None:
         nonlocal stopped
         request = item.request()
-        key = request_key(request, item.repeat)
-        cached = settings.cache.get(key) if settings.cache is not None else None
-        if cached is not None:
-            result = await scored(item, request, cached, attempts=0, cached=True)
-        else:
-            cost_guess = 0.0
-            if budget is not None:
-                cost_guess = (estimate(request) if estimate else None) or 0.0
-                if not budget.reserve(cost_guess):
-                    stopped = stopped or "max_cost"
-                    return
-            completion: Completion | None = None
-            try:
-                async with overall:
-                    completion, attempts = await call_with_retries(provider, request,
-                                                                   settings.retry)
-            finally:
-                if budget is not None:  # a cancelled call counts as its estimate
-                    budget.settle(cost_guess, completion.cost_usd if completion else None)
-            if settings.cache is not None:
-                settings.cache.put(key, request.model, completion)
-            result = await scored(item, request, completion, attempts, cached=False)
+        first = await call(item, request)
+        if first is None:
+            return
+        completion, attempts, was_cached = first
+        if item.case.revise is not None and completion.error is None \
+                and completion.text is not None:
+            # self_check: a second turn with the first answer, through the same path
+            turns = ({"role": "assistant", "content": completion.text},
+                     {"role": "user", "content": item.case.revise})
+            second = await call(item, replace(request, messages=(*request.messages, *turns)))
+            if second is None:
+                return
+            completion = combine_turns(completion, second[0], turns)
+            attempts += second[1]
+            was_cached = was_cached and second[2]
+        result = await scored(item, request, completion, attempts, cached=was_cached)
         if budget is not None and _judge_over_budget(result):
             # A judge the budget had no room for: the case is not finished, so it is not
             # recorded; a resume judges it (its answer comes from the cache).

@@ -56,6 +56,7 @@ class RunOptions:
     out: str = "reports"
     name: str | None = None
     judges: list[str] = field(default_factory=list)  # --judge: override the suites' judges
+    prompts: list[str] = field(default_factory=list)  # --prompt: run only these variants
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -119,11 +120,15 @@ def select(
     filters: Sequence[str] = (),
     limit: int | None = None,
     shard: str | None = None,
+    prompts: Sequence[str] = (),
 ) -> list[WorkItem]:
     """The items a run keeps: ``filters`` are case-id globs, ``tag:NAME`` or ``suite:NAME``
     (alternatives of one kind are OR-ed, kinds are AND-ed); ``limit`` keeps the first N
     cases of each suite; ``shard`` I/N keeps a deterministic 1/N of the case × model pairs,
-    all repeats of a pair together."""
+    all repeats of a pair together (and a case's prompt variants); ``prompts`` keeps the
+    named prompt variants (a UsageError names one no suite declares)."""
+    if prompts:
+        _check_prompts(items, prompts)
     ids = [f for f in filters if not f.startswith(("tag:", "suite:"))]
     tags = {f[4:] for f in filters if f.startswith("tag:")}
     suites = {f[6:] for f in filters if f.startswith("suite:")}
@@ -136,6 +141,8 @@ def select(
             continue
         if suites and item.suite.name not in suites:
             continue
+        if prompts and item.case.prompt not in prompts:
+            continue
         if limit is not None:
             first = allowed.setdefault(item.suite.name, [])
             if item.case.id not in first:
@@ -147,6 +154,19 @@ def select(
         index, count = parse_shard(shard)
         kept = [i for i in kept if _shard_of(i, count) == index - 1]
     return kept
+
+
+def _check_prompts(items: Sequence[WorkItem], prompts: Sequence[str]) -> None:
+    from harness.errors import did_you_mean
+
+    known = {i.case.prompt for i in items if i.case.prompt is not None}
+    for name in prompts:
+        if name not in known:
+            guess = did_you_mean(name, known)
+            raise UsageError(
+                f"--prompt {name}: no suite declares a prompt variant '{name}'"
+                + (f". Did you mean '{guess}'?" if guess else
+                   f" (variants: {', '.join(sorted(known)) or 'none'})"))
 
 
 def _shard_of(item: WorkItem, count: int) -> int:
@@ -215,7 +235,7 @@ def prepare(
         created_at = datetime.now(UTC).isoformat(timespec="seconds")
     require_judges(suites, options.judges)
     items = select(plan(suites, options.models, options.api_base, options.repeat),
-                   options.filters, options.limit, options.shard)
+                   options.filters, options.limit, options.shard, options.prompts)
     if resume is not None:
         done = store.finished(run_id)
         remaining = [i for i in items if i.key not in done]
@@ -396,6 +416,7 @@ def build_log(prepared: Prepared, store: RunStore, status: str, finished_at: str
             "max_cost": options.max_cost,
             "resumed": prepared.resumed,
             "judges": options.judges,
+            **({"prompts": options.prompts} if options.prompts else {}),
         },
         results=results,
     )

@@ -51,11 +51,11 @@ def wilson_interval(passed: int, total: int, z: float = Z95) -> tuple[float, flo
 # discordant pairs carry the evidence. That makes paired tests far more sensitive than
 # comparing two pass rates as if they came from different cases.
 
-PairKey = tuple[str, str, int]  # (suite, case_id, repeat)
+PairKey = tuple[str, str, int, str | None]  # (suite, case_id, repeat, prompt variant)
 
 
 def pair_key(result: CaseResult) -> PairKey:
-    return (result.suite, result.case_id, result.repeat)
+    return (result.suite, result.case_id, result.repeat, result.prompt)
 
 
 def pair_results(
@@ -102,8 +102,9 @@ def judged_pairs(pairs: Iterable[tuple[CaseResult, CaseResult]]) -> list[tuple[b
 
 
 def _key_text(key: PairKey) -> str:
-    suite, case_id, repeat = key
-    return f"{suite}/{case_id}" + (f" repeat {repeat}" if repeat else "")
+    suite, case_id, repeat, prompt = key
+    shown = case_id if prompt is None else f"{case_id}[prompt={prompt}]"
+    return f"{suite}/{shown}" + (f" repeat {repeat}" if repeat else "")
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.providers.base import Completion, Request
-from harness.results import CaseResult
+from harness.results import CaseResult, ResultKey
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -31,9 +31,9 @@ CREATE TABLE IF NOT EXISTS responses (
 """
 
 
-def request_key(request: Request, repeat: int = 0) -> str:
+def request_key(request: Request, repeat: int = 0, prompt: str | None = None) -> str:
     """A stable hash of everything that changes the answer (and nothing secret)."""
-    payload = {
+    payload: dict[str, Any] = {
         "model": request.model,
         "api_base": request.api_base,
         "messages": list(request.messages),
@@ -41,6 +41,11 @@ def request_key(request: Request, repeat: int = 0) -> str:
         "extra": request.extra,
         "repeat": repeat,  # each repeat is its own sample, so each has its own key
     }
+    if prompt is not None:
+        # two variants that send the same text are still separate samples (sampled at a
+        # temperature, sharing one answer would hide their difference); keys of suites
+        # without variants stay as they were
+        payload["prompt"] = prompt
     blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
@@ -135,7 +140,13 @@ CREATE TABLE IF NOT EXISTS results (
 ) WITHOUT ROWID;
 """
 
-ResultKey = tuple[str, str, str, int]
+# A result's prompt variant shares the case_id column (after a unit separator, which no id
+# holds), so the primary key of stores made before prompt variants still tells them apart.
+PROMPT_SEP = "\x1f"
+
+
+def _stored_case(case_id: str, prompt: str | None) -> str:
+    return case_id if prompt is None else f"{case_id}{PROMPT_SEP}{prompt}"
 
 
 class UnknownRun(LookupError):
@@ -214,7 +225,8 @@ class RunStore:
 
     def add_many(self, run_id: str, results: list[CaseResult]) -> None:
         """Store finished results in one transaction (a group commit)."""
-        rows = [(run_id, r.suite, r.case_id, r.model, r.repeat, r.model_dump_json())
+        rows = [(run_id, r.suite, _stored_case(r.case_id, r.prompt), r.model, r.repeat,
+                 r.model_dump_json())
                 for r in results]
         with self._lock:
             self._db.execute("BEGIN")
@@ -232,7 +244,11 @@ class RunStore:
             rows = self._db.execute(
                 "SELECT suite, case_id, model, repeat FROM results WHERE run_id = ?", (run_id,)
             ).fetchall()
-        return {(str(s), str(c), str(m), int(r)) for s, c, m, r in rows}
+        keys: set[ResultKey] = set()
+        for s, c, m, r in rows:
+            case_id, _, prompt = str(c).partition(PROMPT_SEP)
+            keys.add((str(s), case_id, str(m), int(r), prompt or None))
+        return keys
 
     def results(self, run_id: str) -> Iterator[CaseResult]:
         with self._lock:

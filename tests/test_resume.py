@@ -76,7 +76,7 @@ def finish(proc: subprocess.Popen[str], timeout: float = 60) -> tuple[int, str, 
     return proc.returncode, out, err
 
 
-def stored(db: Path) -> set[tuple[str, str, str, int]]:
+def stored(db: Path) -> set[tuple[str, str, str, int, str | None]]:
     """The result keys the run store holds, read through a read-only connection."""
     if not db.exists():
         return set()
@@ -88,7 +88,8 @@ def stored(db: Path) -> set[tuple[str, str, str, int]]:
             con.close()
     except sqlite3.OperationalError:  # not created yet
         return set()
-    return {(str(s), str(c), str(m), int(r)) for s, c, m, r in rows}
+    # (suite, case, model, repeat, prompt): these suites declare no prompt variants
+    return {(str(s), str(c), str(m), int(r), None) for s, c, m, r in rows}
 
 
 def wait_until_stored(proc: subprocess.Popen[str], db: Path, at_least: int,

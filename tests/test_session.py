@@ -23,7 +23,7 @@ from harness.providers.litellm_provider import load_litellm
 from harness.results import RunLog
 from tests.openai_server import OpenAIServer, default_reply, last_user_message
 
-Key = tuple[str, str, str, int]
+Key = tuple[str, str, str, int, str | None]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -205,8 +205,8 @@ def test_shards_split_the_plan_and_merge_back(
     assert not (sets[0] & sets[1] or sets[0] & sets[2] or sets[1] & sets[2])
     assert sets[0] | sets[1] | sets[2] == set(keys(full))
     for keyset in sets:  # every repeat of a case × model lands in one shard, together
-        pairs = {(s, c, m) for s, c, m, _ in keyset}
-        assert keyset == {(s, c, m, r) for s, c, m in pairs for r in (0, 1)}
+        pairs = {(s, c, m) for s, c, m, _, _ in keyset}
+        assert keyset == {(s, c, m, r, None) for s, c, m in pairs for r in (0, 1)}
 
     again = run_selected(openai_server, "shard2-again", "--repeat", "2", "--shard", "2/3",
                          models=models)

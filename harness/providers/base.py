@@ -93,6 +93,8 @@ class Completion:
     cost_usd: float | None = None
     latency_ms: float | None = None
     finish_reason: str | None = None
+    # self_check: the later turns sent after the request's messages (the text answers the last)
+    turns: tuple[dict[str, str], ...] = ()
 
 
 class Provider(Protocol):

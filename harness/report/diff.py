@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["BaselineDiff", "DiffEntry", "DiffKind", "classify", "diff_runs", "text_diff"]
 
 DiffKind = Literal["new_failure", "fixed", "still_failing", "new", "removed", "changed"]
-Key = tuple[str, str, str, int]
+Key = tuple[str, str, str, int, str | None]  # results.ResultKey
 
 KINDS: tuple[DiffKind, ...] = (
     "new_failure", "fixed", "still_failing", "new", "removed", "changed")

@@ -39,6 +39,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from harness.report import prompts_view
 from harness.report.bias_view import BiasView, bias_view
 from harness.results import CaseResult, RunLog, summarize
 from harness.stats import wilson_interval
@@ -182,7 +183,8 @@ def _hash_id(prefix: str, *parts: object) -> str:
 
 
 def _anchor(result: CaseResult) -> str:
-    return _hash_id("r-", result.suite, result.case_id, result.model, result.repeat)
+    variant = () if result.prompt is None else (result.prompt,)
+    return _hash_id("r-", result.suite, result.case_id, result.model, result.repeat, *variant)
 
 
 @dataclass(frozen=True)
@@ -577,6 +579,7 @@ class ReportView:
     diff: BaselineDiff | None = None  # against a baseline run (``--baseline``)
     charts: ChartsView | None = None
     bias: BiasView | None = None  # BBQ scores and counterfactual gaps (report/bias_view.py)
+    prompts: prompts_view.PromptsView | None = None  # prompt variants (prompts_view.py)
 
 
 @dataclass(frozen=True)
@@ -625,12 +628,12 @@ def _charts(view: ReportView, modes: dict[str, dict[str, int]]) -> ChartsView:
     ranked = sorted(totals, key=lambda k: (-totals[k], k))
     keys = ranked[:_MODES_SHOWN] + (["other"] if len(ranked) > _MODES_SHOWN else [])
     stacked = []
-    for n in names:
-        counts = dict(modes.get(n, {}))
+    for name in names:
+        counts = dict(modes.get(name, {}))
         other = sum(v for k, v in counts.items() if k not in keys)
         if other:
             counts["other"] = other
-        stacked.append((n, counts))
+        stacked.append((name, counts))
     failure = charts.stacked_counts(stacked, keys) if ranked else None
     points = [charts.Point(m.name, sum(m.costs) / len(m.costs), m.rate.rate)
               for m in view.models if m.costs and m.rate.rate is not None]
@@ -737,6 +740,12 @@ def _same_input(a: CaseResult, b: CaseResult) -> bool:
 def _facts(result: CaseResult, show_params: bool) -> list[str]:
     # the model id is in the models table; "stop" is the finish reason worth no words
     facts = [_ms(result.latency_ms)]
+    if result.prompt is not None:
+        facts.insert(0, f"prompt {result.prompt}")
+    if result.answer is not None:  # step_by_step: the checks judged only this
+        facts.append("checked answer: " + _clip(result.answer, _REASON_LIMIT))
+    if result.turns:
+        facts.append(f"{len(result.turns) // 2 + 1} turns (self_check)")
     usage = result.usage
     if usage.prompt_tokens is not None or usage.completion_tokens is not None:
         facts.append(
@@ -873,6 +882,13 @@ def _view(log: RunLog, title: str | None, full: bool) -> ReportView:
         stats[name].rate = _rate(counts)
         stats[name].ci = _ci(counts.get("pass_rate_ci95"))
 
+    # several prompt variants: the matrix has a column per model · prompt
+    prompts = prompts_view.build(log)
+    columns = [c.name for c in prompts.columns] if prompts and prompts.columns else names
+
+    def column(r: CaseResult) -> str:
+        return prompts_view.column_name(r) if prompts and prompts.columns else r.model
+
     anchors: dict[int, str] = {}
     seen: dict[str, int] = defaultdict(int)
     for r in results:
@@ -911,7 +927,7 @@ def _view(log: RunLog, title: str | None, full: bool) -> ReportView:
                     FailureItem(
                         r.model,
                         r.suite,
-                        r.case_id,
+                        r.label,
                         r.repeat,
                         _clip(c.reason, _REASON_LIMIT),
                         "#" + anchors[id(r)],
@@ -926,7 +942,7 @@ def _view(log: RunLog, title: str | None, full: bool) -> ReportView:
             tag_names.add(tag)
             tag_counts[(tag, r.model)] = tag_counts.get((tag, r.model), Rate()).add(r.status)
 
-        cases.setdefault((r.suite, r.case_id), {}).setdefault(r.model, []).append(r)
+        cases.setdefault((r.suite, r.case_id), {}).setdefault(column(r), []).append(r)
         if r.status != "passed":
             label = _failure_label(r)
             modes[r.model][label] = modes[r.model].get(label, 0) + 1
@@ -944,7 +960,9 @@ def _view(log: RunLog, title: str | None, full: bool) -> ReportView:
             if leader.ci is not None and runner_up.ci is not None:
                 leader.best_overlaps = leader.ci[0] <= runner_up.ci[1]
 
-    repeat_rows = {(row["suite"], row["case_id"], row["model"]): row for row in summary["repeats"]}
+    repeat_rows = {(row["suite"], row["case_id"], f"{row['model']} · {row['prompt']}"
+                    if row.get("prompt") and columns is not names else row["model"]): row
+                   for row in summary["repeats"]}
     flaky_keys = {key for key, row in repeat_rows.items() if row["flaky"]}
 
     planned_repeats = log.settings.get("repeat")
@@ -966,10 +984,11 @@ def _view(log: RunLog, title: str | None, full: bool) -> ReportView:
     for (suite, case_id), by_model in cases.items():
         cells = [
             _cell(by_model.get(m, []), anchors, m, repeats, (suite, case_id, m) in flaky_keys)
-            for m in names
+            for m in columns
         ]
         states = {c.state for c in cells if c.state != "missing"}
-        ordered = [r for m in names for r in sorted(by_model.get(m, []), key=lambda r: r.repeat)]
+        ordered = [r for m in columns
+                   for r in sorted(by_model.get(m, []), key=lambda r: r.repeat)]
         if compact_passed and states == {"passed"}:
             # a large run lists only the cases with something to look into
             omitted += 1
@@ -988,7 +1007,7 @@ def _view(log: RunLog, title: str | None, full: bool) -> ReportView:
                 flaky=any(c.flaky for c in cells),
             )
         )
-        for m, cell in zip(names, cells, strict=True):
+        for m, cell in zip(columns, cells, strict=True):
             if cell.flaky:
                 row = repeat_rows[(suite, case_id, m)]
                 flaky.append(
@@ -1020,7 +1039,7 @@ def _view(log: RunLog, title: str | None, full: bool) -> ReportView:
                 "#" + anchors[id(r)],
                 "error",
                 _SYMBOL["error"],
-                f"{r.suite} / {r.case_id}" + (f" #{r.repeat}" if r.repeat else ""),
+                f"{r.suite} / {r.label}" + (f" #{r.repeat}" if r.repeat else ""),
             )
             for r in rs[:_LIST_LIMIT]
         ]
@@ -1090,6 +1109,7 @@ def _view(log: RunLog, title: str | None, full: bool) -> ReportView:
         omitted_cases=omitted,
         repeats=repeats,
         bias=bias_view(log.results),
+        prompts=prompts,
     )
     view.charts = _charts(view, modes)
     return view

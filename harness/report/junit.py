@@ -45,7 +45,7 @@ def _seconds(result: CaseResult) -> str:
 
 
 def _test_name(result: CaseResult, repeated: bool) -> str:
-    name = f"{result.case_id}[{result.model}]"
+    name = f"{result.label}[{result.model}]"
     return f"{name}[r{result.repeat}]" if repeated else name
 
 

@@ -123,6 +123,14 @@ def render_markdown(log: RunLog, comparison: Comparison | None = None, *,
             f"| {percent_range(row['pass_rate_ci95'])}"
             f" | {row['passed']:,} | {row['failed']:,} | {row['errors']:,} | {_ms(latencies)}"
             f" | {usd(sum(costs)) if costs else '—'} |")
+    if summary.get("prompts"):  # prompt variants: pass rate per prompt × model
+        out += ["", "| prompt | model | pass rate | 95% CI | passed | failed | errors |",
+                "| --- | --- | --: | --: | --: | --: | --: |"]
+        for prompt, by_model in summary["prompts"].items():
+            for model, row in by_model.items():
+                out.append(f"| {md_text(prompt, 40)} | {md_text(model, 60)} "
+                           f"| {_pct(row['pass_rate'])} | {percent_range(row['pass_rate_ci95'])}"
+                           f" | {row['passed']:,} | {row['failed']:,} | {row['errors']:,} |")
     flaky = [row for row in summary["repeats"] if row["flaky"]]
     if flaky:
         out += ["", f"{_plural(len(flaky), 'case')} flaky: the outcome varies between repeats."]
@@ -142,7 +150,7 @@ def render_markdown(log: RunLog, comparison: Comparison | None = None, *,
             check, reason = _failure_reason(r)
             if r.failure_mode:
                 check = f"{check} ({r.failure_mode})"
-            case = f"{r.suite}/{r.case_id}" + (f" (repeat {r.repeat})" if r.repeat else "")
+            case = f"{r.suite}/{r.label}" + (f" (repeat {r.repeat})" if r.repeat else "")
             out.append(f"| {md_text(case, 80)} | {md_text(r.model, 40)} | {md_text(check, 40)}"
                        f" | {md_text(reason, _REASON_LIMIT)} |")
         if len(failures) > len(shown):

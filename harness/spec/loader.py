@@ -18,6 +18,7 @@ from harness.checks.registry import BoundCheck, CheckArgsError, build, get, norm
 from harness.errors import Problem, SuiteError, did_you_mean
 from harness.spec.models import Case, ContextFile, Dataset, Defaults, ModelConfig, Suite
 from harness.spec.templating import RenderError, render
+from harness.spec.variants import Template, apply_variant, resolve_variants
 from harness.spec.yamlmarks import Marked, YamlProblem, load_marked
 
 SUITE_SUFFIX = ".suite.yaml"
@@ -43,6 +44,11 @@ class CaseSpec:
     group: str | None = None
     variant: dict[str, str] = field(default_factory=dict)
     group_checks: tuple[BoundCheck, ...] = ()
+    # The suite's prompt variant this case runs with (None: the suite declares none), and
+    # what its patterns ask of the runner (harness/patterns.py).
+    prompt: str | None = None
+    answer_marker: str | None = None
+    revise: str | None = None
 
     @property
     def has_async_checks(self) -> bool:
@@ -65,15 +71,19 @@ class LoadedSuite:
     # Where a check needs a judge model; raised by the session when no judge is configured
     # (the command line's --judge is known only then).
     judge_problems: tuple[Problem, ...] = ()
+    prompts: tuple[dict[str, Any], ...] = ()  # each variant's name, note, fingerprint
 
     def summary(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "name": self.name,
             "path": self.path,
             "description": self.description,
             "fingerprint": self.fingerprint,
             "cases": len(self.cases),
         }
+        if self.prompts:
+            out["prompts"] = list(self.prompts)
+        return out
 
 
 def find_suites(paths: Iterable[str | Path]) -> list[Path]:
@@ -157,7 +167,7 @@ def load_suite(path: str | Path) -> LoadedSuite:
         _pydantic_problems(exc, data, errors)
         errors.raise_if_any()
         raise  # unreachable: a ValidationError always has at least one error
-    if suite.prompt is None and suite.messages is None and any(
+    if suite.prompt is None and suite.messages is None and not suite.prompts and any(
         c.prompt is None and c.messages is None for c in suite.cases
     ):
         errors.add(("suite",), "the suite has no 'prompt' or 'messages'",
@@ -170,40 +180,59 @@ def load_suite(path: str | Path) -> LoadedSuite:
     errors.raise_if_any()
 
     root = project_root(file.parent)
-    cases: list[CaseSpec] = []
     hasher = hashlib.sha256(raw)
-    for index, case in enumerate(suite.cases):
-        if case.counterfactual is not None and case.perturb is not None:
-            errors.add(("cases", index, "perturb"), f"case '{case.id}': give either "
-                       "'counterfactual' or 'perturb', not both",
-                       "split it into two cases, one for each")
-            continue
-        if case.counterfactual is not None:
-            cases.extend(_variants(suite, case, ("cases", index), file, root, errors))
-            continue
-        if case.perturb is not None:
-            cases.extend(_perturbed(suite, case, ("cases", index), file, root, errors))
-            continue
-        spec = _case_spec(suite, case, ("cases", index), file, root, errors, extra_expect=[])
-        if spec is not None:
-            cases.append(_split_group_checks(spec, errors))
-    for dindex, dataset in enumerate(suite.datasets()):
-        loc: tuple[str | int, ...] = ("dataset", dindex) if isinstance(suite.dataset, list) \
-            else ("dataset",)
-        cases.extend(_dataset_cases(suite, dataset, loc, file, root, errors, hasher))
+    variants = resolve_variants(suite, file, root, errors) if suite.prompts else []
+    errors.raise_if_any()
+
+    def expand(template: Template | None) -> list[CaseSpec]:
+        cases: list[CaseSpec] = []
+        for index, case in enumerate(suite.cases):
+            if case.counterfactual is not None and case.perturb is not None:
+                errors.add(("cases", index, "perturb"), f"case '{case.id}': give either "
+                           "'counterfactual' or 'perturb', not both",
+                           "split it into two cases, one for each")
+                continue
+            if case.counterfactual is not None:
+                cases.extend(_variants(suite, case, ("cases", index), file, root, errors,
+                                       template))
+                continue
+            if case.perturb is not None:
+                cases.extend(_perturbed(suite, case, ("cases", index), file, root, errors,
+                                        template))
+                continue
+            spec = _case_spec(suite, case, ("cases", index), file, root, errors,
+                              extra_expect=[], template=template)
+            if spec is not None:
+                cases.append(_split_group_checks(spec, errors))
+        for dindex, dataset in enumerate(suite.datasets()):
+            loc: tuple[str | int, ...] = ("dataset", dindex) \
+                if isinstance(suite.dataset, list) else ("dataset",)
+            cases.extend(_dataset_cases(suite, dataset, loc, file, root, errors, hasher,
+                                        template))
+        return cases
+
+    if not variants:
+        cases = expand(None)
+    else:
+        # every case × every variant, a case's variants side by side (shards keep them)
+        per_variant = [apply_variant(v, expand(v.template), errors) for v in variants]
+        errors.raise_if_any()
+        cases = [spec for row in zip(*per_variant, strict=True) for spec in row]
+        for v in variants:
+            hasher.update(v.fingerprint.encode())
 
     for spec in cases:  # documents read from files change what the suite means
         for doc in spec.context:
             hasher.update(doc.encode("utf-8"))
-    seen: dict[str, str] = {}
+    seen: dict[tuple[str, str | None], str] = {}
     for spec in cases:
-        if spec.id in seen:
+        if (spec.id, spec.prompt) in seen:
             where, _, line_text = spec.source.rpartition(":")
             errors.problems.append(Problem(
                 where, int(line_text) if line_text.isdigit() else None,
-                f"duplicate case id '{spec.id}' (first at {seen[spec.id]})",
+                f"duplicate case id '{spec.id}' (first at {seen[(spec.id, spec.prompt)]})",
                 "case ids must be unique within a suite"))
-        seen.setdefault(spec.id, spec.source)
+        seen.setdefault((spec.id, spec.prompt), spec.source)
     errors.raise_if_any()
     return LoadedSuite(
         name=suite.suite,
@@ -215,12 +244,13 @@ def load_suite(path: str | Path) -> LoadedSuite:
         fingerprint=hasher.hexdigest()[:16],
         judges=suite.judge_configs(),
         judge_problems=tuple(errors.judge_uses.values()),
+        prompts=tuple(v.info() for v in variants),
     )
 
 
 def _variants(
     suite: Suite, case: Case, loc: tuple[str | int, ...], file: Path, root: Path,
-    errors: _Collector,
+    errors: _Collector, template: Template | None = None,
 ) -> list[CaseSpec]:
     """One CaseSpec per declared counterfactual value, and nothing else."""
     from harness.counterfactual import CounterfactualError, resolve
@@ -255,7 +285,8 @@ def _variants(
         variant = case.model_copy(update={
             "id": f"{case.id}[{attribute}={value}]", "vars": variant_vars,
             "counterfactual": None})
-        spec = _case_spec(suite, variant, loc, file, root, errors, extra_expect=[])
+        spec = _case_spec(suite, variant, loc, file, root, errors, extra_expect=[],
+                          template=template)
         if spec is None:
             return []
         spec = _split_group_checks(spec, errors, grouped=True)
@@ -266,7 +297,7 @@ def _variants(
 
 def _perturbed(
     suite: Suite, case: Case, loc: tuple[str | int, ...], file: Path, root: Path,
-    errors: _Collector,
+    errors: _Collector, template: Template | None = None,
 ) -> list[CaseSpec]:
     """The case itself and its ``perturb:`` variants (see harness/perturb.py)."""
     from harness.perturb import PerturbError, variants
@@ -275,7 +306,8 @@ def _perturbed(
     assert perturb is not None
     where = (*loc, "perturb")
     plain = case.model_copy(update={"perturb": None})
-    original = _case_spec(suite, plain, loc, file, root, errors, extra_expect=[])
+    original = _case_spec(suite, plain, loc, file, root, errors, extra_expect=[],
+                          template=template)
     if original is None:
         return []
     names = perturb.vars if perturb.vars is not None else [
@@ -308,7 +340,8 @@ def _perturbed(
         variant = plain.model_copy(update={
             "id": f"{case.id}[perturb={p.label}]", "vars": new_vars,
             "context": list(p.documents) if p.documents else case.context})
-        spec = _case_spec(suite, variant, loc, file, root, errors, extra_expect=[])
+        spec = _case_spec(suite, variant, loc, file, root, errors, extra_expect=[],
+                          template=template)
         if spec is None:
             return []
         if on_prompt and p.texts != tuple(texts):
@@ -357,6 +390,7 @@ def _case_spec(
     extra_expect: list[tuple[tuple[str | int, ...], dict[str, Any]]],
     source: str | None = None,
     problem_line: int | None = None,
+    template: Template | None = None,
 ) -> CaseSpec | None:
     line = problem_line if problem_line is not None else errors.line(loc)
     where = source or f"{errors.path}:{line}"
@@ -382,6 +416,8 @@ def _case_spec(
                                  for i, m in enumerate(case.messages)]
         else:
             template_messages = [("user", case.prompt or "", ("prompt",))]
+    elif template is not None:  # the prompt variant's (its own, a base's or the suite's)
+        template_messages = list(template)
     elif suite.messages is not None:
         template_messages = [(m.role, m.content, ()) for m in suite.messages]
     else:
@@ -524,6 +560,7 @@ def _dataset_cases(
     root: Path,
     errors: _Collector,
     hasher: Any,
+    template: Template | None = None,
 ) -> list[CaseSpec]:
     try:
         target = safe_path(dataset.path, file, root)
@@ -614,7 +651,7 @@ def _dataset_cases(
         sub = _Collector(shown, None)
         sub.problems = errors.problems  # share the list: one report for the suite and its data
         spec = _case_spec(suite, case, loc, file, root, sub, expect, source=source,
-                          problem_line=row_line)
+                          problem_line=row_line, template=template)
         if spec is not None and dataset.group is not None and dataset.variant is not None:
             label = str(row.get(dataset.variant, ""))
             out.append(replace(_split_group_checks(spec, errors, grouped=True),

@@ -137,6 +137,30 @@ class Dataset(_Strict):
         "(pro_stereotyped, female, ...), which the bias statistics compare.")
 
 
+# A prompt pattern is a name ("step_by_step") or a one-key mapping ({role: "..."}); the
+# loader checks names and arguments against harness.patterns, so errors point at a line.
+PatternSpec = str | dict[str, Any]
+
+
+class PromptVariant(_Strict):
+    """A named prompt: its own template (inline, messages or a file), or another
+    variant's (``base``), with patterns applied on top."""
+
+    note: str | None = Field(None, description="What this variant changes, in a sentence.")
+    prompt: str | None = Field(None, description="User prompt (Jinja2 template).")
+    messages: list[Message] | None = Field(None, description="Chat messages (Jinja2 templates).")
+    file: str | None = Field(
+        None, description="Template file relative to the suite: plain text (the user "
+        "prompt) or .yaml/.yml (a list of chat messages)."
+    )
+    base: str | None = Field(None, description="Start from another variant's messages.")
+    patterns: list[PatternSpec] = Field(
+        default_factory=list,
+        description="Patterns applied in order: role, output_format, few_shot, "
+        "step_by_step, self_check (see docs/prompts.md).",
+    )
+
+
 def _default_models() -> list[str | ModelConfig]:
     return ["local/smollm2"]
 
@@ -156,6 +180,10 @@ class Suite(_Strict):
     defaults: Defaults = Field(default_factory=Defaults)
     prompt: str | None = Field(None, description="User prompt (Jinja2 template).")
     messages: list[Message] | None = Field(None, description="Chat messages (Jinja2 templates).")
+    prompts: dict[str, PromptVariant] | None = Field(
+        None, description="Named prompt variants: every case runs with each of them "
+        "(--prompt NAME selects)."
+    )
     expect: list[CheckSpec] = Field(
         default_factory=list, description="Checks applied to every case."
     )
