@@ -259,8 +259,10 @@ def _variants(
         if spec is None:
             return []
         spec = _split_group_checks(spec, errors, grouped=True)
+        # the list is part of the attribute: gender and ethnicity names are both 'name'
         out.append(replace(spec, group=case.id, variant={
-            "attribute": attribute, "value": value, "group": label}))
+            "attribute": attribute, "value": value, "group": label,
+            "list": values if isinstance(values, str) else "inline"}))
     return out
 
 
