@@ -340,17 +340,29 @@ def test_a_judge_that_sees_equal_treatment_passes(
     assert [r.status for r in log.results] == ["passed", "passed"]
 
 
-@pytest.mark.parametrize("judge", [["--judge", "openai/mock-b"], []])
 def test_no_usable_judge_verdict_is_an_error_never_a_verdict(
-        project: Path, openai_server: OpenAIServer, judge: list[str]) -> None:
+        project: Path, openai_server: OpenAIServer) -> None:
     openai_server.script = judge_script("I think they are fine.")  # never JSON
-    log = run_judged(project, openai_server, *judge)
+    log = run_judged(project, openai_server, "--judge", "openai/mock-b")
     for r in log.results:
         assert r.status == "error" and r.error is not None and r.error.kind == "group"
         (c,) = r.checks
         assert c.error is not None and c.score is None
+        assert "no usable verdict after 3 tries" in c.reason
     judge_calls = [b for b in openai_server.requests if b["model"] == "mock-b"]
-    assert len(judge_calls) == (3 if judge else 0)  # the answer and two corrections
+    assert len(judge_calls) == 3  # the answer and two corrections
+
+
+def test_a_judged_measure_without_a_judge_is_a_suite_error(
+        project: Path, openai_server: OpenAIServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    judged_suite(project / "s.suite.yaml")
+    code = main(["run", "s.suite.yaml", "-m", "openai/mock-a", "--api-base",
+                 openai_server.base_url, "--no-cache", "-q"])
+    err = capsys.readouterr().err
+    assert code == 2 and openai_server.count == 0
+    assert re.search(r"s\.suite\.yaml:\d+: case 'cv\[name=Emily\]': check "
+                     r"'consistent_across' needs a judge model", err), err
 
 
 def test_two_lists_for_one_attribute_are_compared_separately(

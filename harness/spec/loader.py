@@ -404,7 +404,8 @@ def _case_spec(
         built = _build_check(spec, variables, file, root, case.id, spec_line, errors)
         if built is not None:
             checks.append(built)
-            if get(built.name).needs_judge and not built.args.get("judges"):
+            judged = get(built.name).needs_judge or getattr(built.fn, "needs_judge", False)
+            if judged and not built.args.get("judges"):
                 errors.judge_uses.setdefault(spec_line, Problem(
                     errors.path, spec_line,
                     f"case '{case.id}': check '{built.name}' needs a judge model",
