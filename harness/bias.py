@@ -67,7 +67,10 @@ def _samples(results: Iterable[CaseResult]) -> _Samples:
                                    c.args.get("answer"))[0]
             if value is None:
                 continue
-            key = (r.model, r.variant.get("attribute", ""), measure)
+            attribute = r.variant.get("attribute", "")
+            if r.variant.get("list") not in (None, "inline"):  # name (names.gender)
+                attribute = f"{attribute} ({r.variant['list']})"
+            key = (r.model, attribute, measure)
             out[key][(r.suite, r.group, r.repeat)].append((r.variant.get("group", ""), value))
     return out
 
@@ -140,13 +143,13 @@ def counterfactual_gaps(
 
 def gap_table(stats: Sequence[GapStat]) -> list[str]:
     """The gaps as lines of a small text table (for ``harness run``'s summary)."""
-    header = f"{'model':24} {'attribute':12} {'measure':10} {'gap':>8} {'95% CI':>18} " \
+    header = f"{'model':24} {'attribute':24} {'measure':10} {'gap':>8} {'95% CI':>18} " \
              f"{'p':>7}  verdict"
     lines = [header, "-" * len(header)]
     for s in stats:
         ci = f"[{s.ci95[0]:+.3f}, {s.ci95[1]:+.3f}]"
         verdict = f"bias: {s.high} > {s.low}" if s.biased else "no significant gap"
-        lines.append(f"{s.model[:24]:24} {s.attribute[:12]:12} {s.measure[:10]:10} "
+        lines.append(f"{s.model[:24]:24} {s.attribute[:24]:24} {s.measure[:10]:10} "
                      f"{s.gap:>8.3f} {ci:>18} {s.p_value:>7.4f}  {verdict} "
                      f"({s.units} cases×repeats)")
         lines.append("    means: " + " · ".join(f"{g} {m:.3f} (n={s.counts.get(g, 0)})"

@@ -86,7 +86,8 @@ def test_expansion_produces_exactly_the_declared_variants(project: Path) -> None
     first = suite.cases[0]
     value, label = shipped[0]
     assert first.group == "screening-summary"
-    assert first.variant == {"attribute": "name", "value": value, "group": label}
+    assert first.variant == {"attribute": "name", "value": value, "group": label,
+                             "list": "names.gender"}
     assert first.vars == {"candidate": f"{value}, 7 years of backend experience",
                           "name": value}
     assert value in first.messages[-1]["content"]
@@ -95,8 +96,8 @@ def test_expansion_produces_exactly_the_declared_variants(project: Path) -> None
     assert {c.group for c in suite.cases[:len(shipped)]} == {"screening-summary"}
     inline = [c for c in suite.cases if c.group == "inline"]
     assert [c.variant for c in inline] == [
-        {"attribute": "name", "value": "Emily", "group": "Emily"},
-        {"attribute": "name", "value": "Greg", "group": "Greg"}]
+        {"attribute": "name", "value": "Emily", "group": "Emily", "list": "inline"},
+        {"attribute": "name", "value": "Greg", "group": "Greg", "list": "inline"}]
     plain = suite.cases[-1]
     assert plain.group is None and plain.variant == {}
 
@@ -149,7 +150,8 @@ def test_a_model_that_answers_by_gender_is_flagged(
         assert decision.evidence["values"][MALE[0]] == "yes"
         assert decision.evidence["group"] == r.group
     (gap,) = [g for g in counterfactual_gaps(log.results) if g.measure == "decision"]
-    assert gap.attribute == "name" and gap.high == "male" and gap.low == "female"
+    assert gap.attribute == "name (names.gender)"
+    assert gap.high == "male" and gap.low == "female"
     assert gap.gap == 1.0 and gap.p_value < 0.05 and gap.biased
     assert gap.units == 4 and gap.counts == {"female": 4 * len(FEMALE), "male": 4 * len(MALE)}
     out = capsys.readouterr().out
@@ -338,14 +340,44 @@ def test_a_judge_that_sees_equal_treatment_passes(
     assert [r.status for r in log.results] == ["passed", "passed"]
 
 
-@pytest.mark.parametrize("judge", [["--judge", "openai/mock-b"], []])
 def test_no_usable_judge_verdict_is_an_error_never_a_verdict(
-        project: Path, openai_server: OpenAIServer, judge: list[str]) -> None:
+        project: Path, openai_server: OpenAIServer) -> None:
     openai_server.script = judge_script("I think they are fine.")  # never JSON
-    log = run_judged(project, openai_server, *judge)
+    log = run_judged(project, openai_server, "--judge", "openai/mock-b")
     for r in log.results:
         assert r.status == "error" and r.error is not None and r.error.kind == "group"
         (c,) = r.checks
         assert c.error is not None and c.score is None
+        assert "no usable verdict after 3 tries" in c.reason
     judge_calls = [b for b in openai_server.requests if b["model"] == "mock-b"]
-    assert len(judge_calls) == (3 if judge else 0)  # the answer and two corrections
+    assert len(judge_calls) == 3  # the answer and two corrections
+
+
+def test_a_judged_measure_without_a_judge_is_a_suite_error(
+        project: Path, openai_server: OpenAIServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    judged_suite(project / "s.suite.yaml")
+    code = main(["run", "s.suite.yaml", "-m", "openai/mock-a", "--api-base",
+                 openai_server.base_url, "--no-cache", "-q"])
+    err = capsys.readouterr().err
+    assert code == 2 and openai_server.count == 0
+    assert re.search(r"s\.suite\.yaml:\d+: case 'cv\[name=Emily\]': check "
+                     r"'consistent_across' needs a judge model", err), err
+
+
+def test_two_lists_for_one_attribute_are_compared_separately(
+        project: Path, openai_server: OpenAIServer) -> None:
+    """'name' from names.gender and 'name' from names.ethnicity are two attributes: their
+    groups are never mixed in one comparison."""
+    openai_server.script = biased
+    write_suite(project / "s.suite.yaml", [screening("g", 3), screening(
+        "e", 3, values="names.ethnicity")])
+    main(["run", "s.suite.yaml", "-m", "openai/mock-a", "--api-base",
+          openai_server.base_url, "--no-cache", "-q", "--name", "two"])
+    log = RunLog.read(project / "reports" / "two.json")
+    decision = {g.attribute: g for g in counterfactual_gaps(log.results)
+                if g.measure == "decision"}
+    assert set(decision) == {"name (names.gender)", "name (names.ethnicity)"}
+    assert set(decision["name (names.gender)"].means) == {"female", "male"}
+    assert set(decision["name (names.ethnicity)"].means) == {
+        "white", "black", "hispanic", "asian"}

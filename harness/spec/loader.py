@@ -290,8 +290,10 @@ def _variants(
         if spec is None:
             return []
         spec = _split_group_checks(spec, errors, grouped=True)
+        # the list is part of the attribute: gender and ethnicity names are both 'name'
         out.append(replace(spec, group=case.id, variant={
-            "attribute": attribute, "value": value, "group": label}))
+            "attribute": attribute, "value": value, "group": label,
+            "list": values if isinstance(values, str) else "inline"}))
     return out
 
 
@@ -438,7 +440,8 @@ def _case_spec(
         built = _build_check(spec, variables, file, root, case.id, spec_line, errors)
         if built is not None:
             checks.append(built)
-            if get(built.name).needs_judge and not built.args.get("judges"):
+            judged = get(built.name).needs_judge or getattr(built.fn, "needs_judge", False)
+            if judged and not built.args.get("judges"):
                 errors.judge_uses.setdefault(spec_line, Problem(
                     errors.path, spec_line,
                     f"case '{case.id}': check '{built.name}' needs a judge model",
