@@ -147,3 +147,10 @@ def test_bad_patterns_are_explained(spec: object, message: str) -> None:
 def test_the_final_answer_is_what_follows_the_last_marker(text: str,
                                                           answer: str | None) -> None:
     assert extract_answer(text, "Answer:") == answer
+
+
+def test_the_schema_lists_every_registered_pattern() -> None:
+    from harness.patterns import PATTERNS
+    from harness.spec.models import PATTERN_NAMES
+
+    assert set(PATTERN_NAMES) == set(PATTERNS)

@@ -140,6 +140,7 @@ class Dataset(_Strict):
 # A prompt pattern is a name ("step_by_step") or a one-key mapping ({role: "..."}); the
 # loader checks names and arguments against harness.patterns, so errors point at a line.
 PatternSpec = str | dict[str, Any]
+PATTERN_NAMES = ("role", "output_format", "few_shot", "step_by_step", "self_check")
 
 
 class PromptVariant(_Strict):
@@ -158,6 +159,13 @@ class PromptVariant(_Strict):
         default_factory=list,
         description="Patterns applied in order: role, output_format, few_shot, "
         "step_by_step, self_check (see docs/prompts.md).",
+        # for editors: the shipped names, bare or as a one-key mapping (the loader checks
+        # arguments and says where a wrong one is)
+        json_schema_extra={"items": {"anyOf": [
+            {"enum": list(PATTERN_NAMES)},
+            {"type": "object", "minProperties": 1, "maxProperties": 1,
+             "propertyNames": {"enum": list(PATTERN_NAMES)}},
+        ]}},
     )
 
 
