@@ -580,6 +580,83 @@ class ReportView:
     charts: ChartsView | None = None
     bias: BiasView | None = None  # BBQ scores and counterfactual gaps (report/bias_view.py)
     prompts: prompts_view.PromptsView | None = None  # prompt variants (prompts_view.py)
+    comparison: ComparisonView | None = None  # two or more models
+
+
+@dataclass(frozen=True)
+class PairRow:
+    """Model ``a`` against ``b`` in one slice: what compare.py's paired tests found."""
+
+    where: str
+    a: str
+    b: str
+    pairs: int
+    difference: str  # a minus b, in points
+    p: str
+    p_adjusted: str
+    significant: bool
+    better: str  # the model that passes more, when the difference is significant
+
+
+@dataclass(frozen=True)
+class CostRow:
+    model: str
+    cost_median: str
+    cost_p95: str
+    cost_total: str
+    priced: str
+    latency_median: str
+    latency_p95: str
+
+
+@dataclass(frozen=True)
+class ComparisonView:
+    """``harness.compare.compare`` on this run, in the report's words."""
+
+    verdicts: list[str]
+    overall: list[PairRow]
+    domains: list[PairRow]  # per suite and per tag, Holm-adjusted within each family
+    costs: list[CostRow]
+    notes: list[str]
+    alpha: float
+
+
+def _pair_rows(slices: Any, kind: str) -> list[PairRow]:
+    from harness.compare import format_p
+
+    rows = []
+    for sl in slices:
+        for t in sl.tests:
+            if not t.pairs:
+                continue
+            better = (t.a if t.difference > 0 else t.b) if t.significant and t.difference else ""
+            rows.append(PairRow(
+                where="overall" if kind == "overall" else f"{kind} {sl.name}", a=t.a, b=t.b,
+                pairs=t.pairs, difference=f"{t.difference * 100:+.1f} pts",
+                p=format_p(t.p_value), p_adjusted=format_p(t.p_adjusted),
+                significant=t.significant, better=better))
+    return rows
+
+
+def _comparison(log: RunLog) -> ComparisonView | None:
+    """The significance section; None for a run of one model (nothing to compare)."""
+    if len({r.model for r in log.results}) < 2:
+        return None
+    from harness.compare import compare
+
+    c = compare([log])
+    return ComparisonView(
+        verdicts=c.verdicts,
+        overall=_pair_rows([c.overall], "overall"),
+        domains=_pair_rows(c.suites, "suite") + _pair_rows(c.tags, "tag"),
+        costs=[CostRow(
+            model=k.model, cost_median=_usd(k.cost_median), cost_p95=_usd(k.cost_p95),
+            cost_total=_usd(k.cost_total), priced=f"{k.priced:,}/{k.results:,}",
+            latency_median=_ms(k.latency_median), latency_p95=_ms(k.latency_p95),
+        ) for k in c.costs],
+        notes=list(c.notes),
+        alpha=c.alpha,
+    )
 
 
 @dataclass(frozen=True)
@@ -1112,6 +1189,7 @@ def _view(log: RunLog, title: str | None, full: bool) -> ReportView:
         prompts=prompts,
     )
     view.charts = _charts(view, modes)
+    view.comparison = _comparison(log)
     return view
 
 
