@@ -10,6 +10,7 @@ it. A case with several failed checks takes the mode that comes first in ``PRECE
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
@@ -109,7 +110,18 @@ def _expects_refusal(checks: Iterable[CheckRecord]) -> bool:
                for c in checks)
 
 
+# Every refusal phrasing ``harness.checks.leak.refusal`` knows holds one of these words;
+# one pass of this pattern (microseconds) spares its ~25 patterns (about 1.7 µs per
+# character) on failed answers that cannot be refusals, such as third-person business
+# text. tests/test_failures.py checks the shortcut against the refusal corpora in bench/data.
+_REFUSAL_CUES = re.compile(
+    r"\b(?:(?:i|me|no|nope|sorry|against|allowed|unfortunately)\b|apolog|regrettabl|violat|"
+    r"breach)")
+
+
 def _refused(output: str) -> bool:
+    if not _REFUSAL_CUES.search(output.replace("’", "'").lower()):
+        return False
     from harness.checks.leak import refusal
 
     return refusal(output).confidence >= REFUSAL_CONFIDENCE
