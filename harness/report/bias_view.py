@@ -26,7 +26,6 @@ class BBQRow:
     accuracy_disambig: str
     s_dis: str
     no_choice: int
-    leans: str  # "stereotype", "anti-stereotype" or "" (by s_AMB, else s_DIS)
 
 
 @dataclass(frozen=True)
@@ -93,13 +92,11 @@ def bias_view(results: Sequence[CaseResult]) -> BiasView | None:
 
     bbq: list[BBQRow] = []
     for model, scores in bbq_summary(results).items():
+        # no "leans to" column: BBQ defines no test, and a sign over 6 items is noise
         for s in scores.values():
-            lean = s.s_amb if s.s_amb is not None else s.s_dis
-            leans = "" if lean is None or abs(lean) < 0.05 else (
-                "stereotype" if lean > 0 else "anti-stereotype")
             bbq.append(BBQRow(model, s.category, s.n_ambig, _num(s.accuracy_ambig),
                               _num(s.s_amb, True), s.n_disambig, _num(s.accuracy_disambig),
-                              _num(s.s_dis, True), s.no_choice, leans))
+                              _num(s.s_dis, True), s.no_choice))
     gaps = [
         GapRow(model=g.model, attribute=g.attribute, measure=g.measure,
                means=" · ".join(f"{k} {v:.2f}" for k, v in g.means.items()),
