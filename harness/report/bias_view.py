@@ -54,6 +54,7 @@ class RobustRow:
     original: str  # "passes", "fails", "not run"
     failed: int
     variants: int
+    by_kind: str  # "typos 2/5 · casing 0/5"
     minimal: str
     description: str
     reason: str
@@ -109,7 +110,9 @@ def bias_view(results: Sequence[CaseResult]) -> BiasView | None:
 
     robust = [RobustRow(r.suite, r.case, r.model,
                         {True: "passes", False: "fails", None: "not run"}[r.original_passed],
-                        r.failed, r.variants, r.minimal or "", r.minimal_description or "",
+                        r.failed, r.variants,
+                        " · ".join(f"{k} {f}/{n}" for k, (f, n) in (r.by_kind or {}).items()),
+                        r.minimal or "", r.minimal_description or "",
                         r.minimal_reason or "")
               for r in robustness(results)]
     from harness.bias import preferences
