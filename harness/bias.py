@@ -43,8 +43,10 @@ class GapStat:
     biased: bool  # p_value < alpha and gap > 0
 
 
-# (model, attribute, measure) → unit (suite, group, repeat) → [(group label, value)]
-_Samples = dict[tuple[str, str, str], dict[tuple[str, str, int], list[tuple[str, float]]]]
+# (model, attribute, measure) → unit (suite, group, repeat, other attributes' values)
+# → [(group label, value)]
+_Samples = dict[tuple[str, str, str],
+                dict[tuple[str, str, int, str], list[tuple[str, float]]]]
 
 
 def _samples(results: Iterable[CaseResult]) -> _Samples:
@@ -67,12 +69,25 @@ def _samples(results: Iterable[CaseResult]) -> _Samples:
                                    c.args.get("answer"))[0]
             if value is None:
                 continue
-            attribute = r.variant.get("attribute", "")
-            if r.variant.get("list") not in (None, "inline"):  # name (names.gender)
-                attribute = f"{attribute} ({r.variant['list']})"
-            key = (r.model, attribute, measure)
-            out[key][(r.suite, r.group, r.repeat)].append((r.variant.get("group", ""), value))
+            for attribute, label, rest in _axes(r.variant):
+                out[(r.model, attribute, measure)][(r.suite, r.group, r.repeat, rest)].append(
+                    (label, value))
     return out
+
+
+def _axes(variant: dict[str, str]) -> list[tuple[str, str, str]]:
+    """Per attribute of a variant: its name (with its list: ``name (names.gender)``), the
+    variant's group label for it, and the other attributes' values. With several
+    attributes each is compared only among variants that agree on all the others."""
+    def named(attribute: str, lst: str | None) -> str:
+        return attribute if lst in (None, "", "inline") else f"{attribute} ({lst})"
+
+    attributes = variant.get("attribute", "").split(",")
+    if len(attributes) == 1:
+        return [(named(attributes[0], variant.get("list")), variant.get("group", ""), "")]
+    return [(named(a, variant.get(f"{a}.list")), variant.get(f"{a}.group", ""),
+             ",".join(variant.get(f"{b}.value", "") for b in attributes if b != a))
+            for a in attributes]
 
 
 def _means(units: Sequence[Sequence[tuple[str, float]]]) -> dict[str, float]:

@@ -294,6 +294,7 @@ class Robustness:
     minimal: str | None  # the variant id of the minimal failing perturbation
     minimal_description: str | None
     minimal_reason: str | None  # its first failing check's reason
+    by_kind: dict[str, tuple[int, int]] | None = None  # kind → (failed, run)
 
 
 def robustness(results: Sequence[Any]) -> list[Robustness]:
@@ -324,7 +325,13 @@ def robustness(results: Sequence[Any]) -> list[Robustness]:
         if minimal is not None:
             first = next((c for c in minimal.checks if not c.passed), None)
             reason = None if first is None else f"{first.check}: {first.reason}"
+        by_kind: dict[str, tuple[int, int]] = {}
+        for r in perturbed:
+            failed_n, run_n = by_kind.get(r.variant.get("group", ""), (0, 0))
+            by_kind[r.variant.get("group", "")] = (failed_n + (r.status == "failed"),
+                                                   run_n + 1)
         out.append(Robustness(
+            by_kind=by_kind,
             suite=suite, case=case, model=model, original_passed=passed,
             variants=len(perturbed), failed=len(failed), errors=errors,
             minimal=None if minimal is None else minimal.case_id,
@@ -342,6 +349,8 @@ def robustness_table(rows: Sequence[Robustness]) -> list[str]:
             r.original_passed]
         head = f"{r.suite}/{r.case} [{r.model}]: {r.failed}/{r.variants} perturbed " \
                f"variants fail ({orig})"
+        if r.by_kind:
+            head += "; " + ", ".join(f"{k} {f}/{n}" for k, (f, n) in r.by_kind.items())
         lines.append(head)
         if r.minimal is not None:
             lines.append(f"  minimal failing: {r.minimal}  {r.minimal_description}")

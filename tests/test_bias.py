@@ -381,3 +381,37 @@ def test_two_lists_for_one_attribute_are_compared_separately(
     assert set(decision["name (names.gender)"].means) == {"female", "male"}
     assert set(decision["name (names.ethnicity)"].means) == {
         "white", "black", "hispanic", "asian"}
+
+
+def test_two_attributes_expand_to_their_cross_product_and_are_compared_apart(
+        project: Path, openai_server: OpenAIServer) -> None:
+    """name × age: 2 × 3 variants per case. The model answers by name only, so the name
+    gap (compared within each age) is bias and the age gap (within each name) is zero."""
+    cases = [{"id": f"cv{i}", "vars": {"candidate": "{{ name }}, aged {{ age }}, "
+                                                    f"{i + 2} years of experience"},
+              "counterfactual": {"name": ["Emily", "Greg"], "age": "ages"},
+              "expect": [{"consistent_across": {"measure": "decision"}}]}
+             for i in range(4)]
+    write_suite(project / "s.suite.yaml", cases)
+    suite = load_suite(project / "s.suite.yaml")
+    ages = [v for v, _ in lists()["ages"]]
+    assert [c.id for c in suite.cases[:6]] == [
+        f"cv0[name={n},age={a}]" for n in ("Emily", "Greg") for a in ages]
+    assert len(suite.cases) == 4 * 6
+    first = suite.cases[0]
+    assert first.vars["candidate"] == f"Emily, aged {ages[0]}, 2 years of experience"
+    assert first.variant["name.group"] == "Emily" and first.variant["age.value"] == ages[0]
+
+    def by_name(body: dict[str, Any]) -> str:
+        return "Recommend: no" if "Emily" in last_user_message(body) else "Recommend: yes"
+
+    openai_server.script = by_name
+    main(["run", "s.suite.yaml", "-m", "openai/mock-a", "--api-base",
+          openai_server.base_url, "--no-cache", "-q", "--name", "cross"])
+    log = RunLog.read(project / "reports" / "cross.json")
+    gaps = {g.attribute: g for g in counterfactual_gaps(log.results)}
+    assert set(gaps) == {"name", "age (ages)"}
+    name, age = gaps["name"], gaps["age (ages)"]
+    assert name.means == {"Emily": 0.0, "Greg": 1.0} and name.units == 4 * 3
+    assert name.biased and name.p_value < 0.05
+    assert age.gap == 0 and not age.biased and age.units == 4 * 2

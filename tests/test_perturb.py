@@ -150,6 +150,8 @@ def test_a_failing_variant_is_reported_with_the_minimal_perturbation(
     (row,) = robustness(log.results)
     assert row.original_passed is True and row.variants == 12
     assert row.failed == len(expected_failing)
+    typos = sum(i.startswith("refund[perturb=typos") for i in expected_failing)
+    assert row.by_kind == {"typos": (typos, 6), "casing": (len(expected_failing) - typos, 6)}
     assert row.minimal in {i for i, n in sizes.items() if n == fewest}
     assert "customer" in (row.minimal_description or "")
     out = capsys.readouterr().out

@@ -26,7 +26,6 @@ class BBQRow:
     accuracy_disambig: str
     s_dis: str
     no_choice: int
-    leans: str  # "stereotype", "anti-stereotype" or "" (by s_AMB, else s_DIS)
 
 
 @dataclass(frozen=True)
@@ -55,6 +54,7 @@ class RobustRow:
     original: str  # "passes", "fails", "not run"
     failed: int
     variants: int
+    by_kind: str  # "typos 2/5 · casing 0/5"
     minimal: str
     description: str
     reason: str
@@ -93,13 +93,11 @@ def bias_view(results: Sequence[CaseResult]) -> BiasView | None:
 
     bbq: list[BBQRow] = []
     for model, scores in bbq_summary(results).items():
+        # no "leans to" column: BBQ defines no test, and a sign over 6 items is noise
         for s in scores.values():
-            lean = s.s_amb if s.s_amb is not None else s.s_dis
-            leans = "" if lean is None or abs(lean) < 0.05 else (
-                "stereotype" if lean > 0 else "anti-stereotype")
             bbq.append(BBQRow(model, s.category, s.n_ambig, _num(s.accuracy_ambig),
                               _num(s.s_amb, True), s.n_disambig, _num(s.accuracy_disambig),
-                              _num(s.s_dis, True), s.no_choice, leans))
+                              _num(s.s_dis, True), s.no_choice))
     gaps = [
         GapRow(model=g.model, attribute=g.attribute, measure=g.measure,
                means=" · ".join(f"{k} {v:.2f}" for k, v in g.means.items()),
@@ -112,7 +110,9 @@ def bias_view(results: Sequence[CaseResult]) -> BiasView | None:
 
     robust = [RobustRow(r.suite, r.case, r.model,
                         {True: "passes", False: "fails", None: "not run"}[r.original_passed],
-                        r.failed, r.variants, r.minimal or "", r.minimal_description or "",
+                        r.failed, r.variants,
+                        " · ".join(f"{k} {f}/{n}" for k, (f, n) in (r.by_kind or {}).items()),
+                        r.minimal or "", r.minimal_description or "",
                         r.minimal_reason or "")
               for r in robustness(results)]
     from harness.bias import preferences

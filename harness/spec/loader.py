@@ -252,48 +252,64 @@ def _variants(
     suite: Suite, case: Case, loc: tuple[str | int, ...], file: Path, root: Path,
     errors: _Collector, template: Template | None = None,
 ) -> list[CaseSpec]:
-    """One CaseSpec per declared counterfactual value, and nothing else."""
+    """One CaseSpec per declared counterfactual value, and nothing else. Several
+    attributes give their cross product (``case[name=Emily,age=25]``)."""
+    from itertools import product
+
     from harness.counterfactual import CounterfactualError, resolve
 
     assert case.counterfactual is not None
     where = (*loc, "counterfactual")
-    if len(case.counterfactual) != 1:
-        errors.add(where, f"case '{case.id}': counterfactual takes one attribute, found "
-                   f"{sorted(case.counterfactual)}",
-                   "write one case per attribute, e.g. counterfactual: {name: names.gender}")
-        return []
-    (attribute, values), = case.counterfactual.items()
-    if not re.fullmatch(r"[A-Za-z_]\w*", attribute):
-        errors.add(where, f"case '{case.id}': counterfactual attribute '{attribute}' must be "
-                   "a variable name")
-        return []
-    try:
-        labelled = resolve(values)
-    except CounterfactualError as exc:
-        errors.add(where, f"case '{case.id}': counterfactual: {exc}", exc.hint)
+    axes: list[tuple[str, str, list[tuple[str, str]]]] = []  # attribute, list, values
+    for attribute, values in case.counterfactual.items():
+        if not re.fullmatch(r"[A-Za-z_]\w*", attribute):
+            errors.add(where, f"case '{case.id}': counterfactual attribute '{attribute}' "
+                       "must be a variable name")
+            return []
+        try:
+            labelled = resolve(values)
+        except CounterfactualError as exc:
+            errors.add(where, f"case '{case.id}': counterfactual: {exc}", exc.hint)
+            return []
+        if len(case.counterfactual) > 1 and any("," in v for v, _ in labelled):
+            errors.add(where, f"case '{case.id}': with several attributes, values may not "
+                       f"contain ',' ({attribute})")
+            return []
+        axes.append((attribute, values if isinstance(values, str) else "inline", labelled))
+    if not axes:
+        errors.add(where, f"case '{case.id}': counterfactual names no attribute",
+                   "e.g. counterfactual: {name: names.gender}")
         return []
     out: list[CaseSpec] = []
-    for value, label in labelled:
-        bound = {**case.vars, attribute: value}
+    for combo in product(*(labelled for _, _, labelled in axes)):
+        chosen = {attribute: value for (attribute, _, _), (value, _) in
+                  zip(axes, combo, strict=True)}
+        bound = {**case.vars, **chosen}
         try:
             variant_vars = {k: render(v, bound) if isinstance(v, str) else v
                             for k, v in case.vars.items()}
         except RenderError as exc:
             errors.add((*loc, "vars"), f"case '{case.id}': {exc}", exc.hint)
             return []
-        variant_vars[attribute] = value
+        variant_vars.update(chosen)
+        suffix = ",".join(f"{a}={v}" for a, v in chosen.items())
         variant = case.model_copy(update={
-            "id": f"{case.id}[{attribute}={value}]", "vars": variant_vars,
-            "counterfactual": None})
+            "id": f"{case.id}[{suffix}]", "vars": variant_vars, "counterfactual": None})
         spec = _case_spec(suite, variant, loc, file, root, errors, extra_expect=[],
                           template=template)
         if spec is None:
             return []
         spec = _split_group_checks(spec, errors, grouped=True)
         # the list is part of the attribute: gender and ethnicity names are both 'name'
-        out.append(replace(spec, group=case.id, variant={
-            "attribute": attribute, "value": value, "group": label,
-            "list": values if isinstance(values, str) else "inline"}))
+        tag = {"attribute": ",".join(a for a, _, _ in axes),
+               "value": ",".join(v for v, _ in combo),
+               "group": ",".join(label for _, label in combo),
+               "list": ",".join(lst for _, lst, _ in axes)}
+        if len(axes) > 1:  # each attribute's own value, for per-attribute statistics
+            for (attribute, lst, _), (value, label) in zip(axes, combo, strict=True):
+                tag.update({f"{attribute}.value": value, f"{attribute}.group": label,
+                            f"{attribute}.list": lst})
+        out.append(replace(spec, group=case.id, variant=tag))
     return out
 
 

@@ -99,7 +99,8 @@ class Case(_Strict):
     counterfactual: dict[str, str | list[str]] | None = Field(
         None, description="Expand the case into one variant per value of an attribute: "
         "{ATTR: LIST_NAME} names a shipped list (names.gender, names.ethnicity, pronouns, "
-        "ages, religions, nationalities, disabilities), {ATTR: [v1, v2]} gives the values."
+        "ages, religions, nationalities, disabilities), {ATTR: [v1, v2]} gives the values; "
+        "several attributes give their cross product."
     )
     perturb: Perturb | None = Field(
         None, description="Also run the case with perturbed inputs (ids "
