@@ -301,13 +301,31 @@ _ASSIGNED_SECRET = re.compile(
 )
 
 
+# A literal each key pattern needs (any of them): a substring test is ~50× cheaper than a
+# regex scan starting with \b, and reports mask every text they show.
+_KEY_NEEDLES: tuple[tuple[str, ...], ...] = (
+    ("sk-ant-",), ("sk-",),
+    ("AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AROA", "ANPA", "ANVA", "AIPA"),
+    ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), ("github_pat_",), ("glpat-",), ("xox",),
+    ("hooks.slack.com",), ("AIza",), ("ya29.",), ("k_live_", "k_test_"), ("whsec_",),
+    ("hf_",), ("SG.",), ("npm_",), ("pypi-",), ("dop_v1_",), ("sq0",), ("eyJ",),
+    ("-----BEGIN",),
+)
+_SECRET_WORDS = ("api", "secret", "token", "password", "passwd", "bearer")
+
+
 def find_api_keys(text: str) -> Iterator[Hit]:
-    for pattern, score in _API_KEYS:
+    for (pattern, score), needles in zip(_API_KEYS, _KEY_NEEDLES, strict=True):
+        if not any(n in text for n in needles):
+            continue
         for m in pattern.finditer(text):
             value = m.group(0)
             if pattern.pattern.startswith(r"\bsk-") and not _random_enough(value[3:]):
                 continue
             yield Hit(m.start(), m.end(), "API_KEY", score)
+    lowered = text.lower()
+    if not any(w in lowered for w in _SECRET_WORDS):
+        return
     for m in _ASSIGNED_SECRET.finditer(text):
         if _random_enough(m.group(1)):
             yield Hit(m.start(1), m.end(1), "API_KEY", 0.7)

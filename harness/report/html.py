@@ -461,6 +461,12 @@ class DrillGroup:
     items: list[Drill]
 
     @property
+    def result_anchors(self) -> str:
+        """The ids of the case's results, space-separated: where a link to one finds the
+        case when its details are still packed."""
+        return " ".join(d.anchor for d in self.items)
+
+    @property
     def counts(self) -> list[tuple[str, str, int]]:
         """(status, symbol, count) of the case's results, for its one-line summary."""
         found = [d.result.status for d in self.items]
@@ -581,6 +587,49 @@ class ReportView:
     bias: BiasView | None = None  # BBQ scores and counterfactual gaps (report/bias_view.py)
     prompts: prompts_view.PromptsView | None = None  # prompt variants (prompts_view.py)
     comparison: ComparisonView | None = None  # two or more models
+    lazy: bool = False  # details packed per case, unpacked when opened (a large run)
+    matrix_data: dict[str, Any] = field(default_factory=dict)  # what the page's JS renders
+
+
+_STATE_CODE = {"passed": "p", "failed": "f", "error": "e", "mixed": "m", "missing": "-"}
+
+
+class _MatrixData:
+    """The matrix as compact JSON for the page's script, which renders, filters, sorts and
+    pages the rows itself: thousands of table rows in the HTML took Chromium seconds to
+    lay out. Names are interned into lists and referred to by index.
+
+    A row is ``[suite, case id, source, [tags], flags, [cells]]`` (flags: 1 a failure or
+    error, 2 models disagree, 4 flaky); a cell is ``[state, text, href, title, repeats,
+    flaky, [failed checks], [failure modes]]``, ``repeats`` one state letter per repeat.
+    """
+
+    def __init__(self, models: list[str]) -> None:
+        self.models = models
+        self.names: dict[str, dict[str, int]] = {k: {} for k in ("suites", "tags", "checks",
+                                                                  "modes")}
+        self.rows: list[list[Any]] = []
+
+    def _i(self, kind: str, name: str) -> int:
+        return self.names[kind].setdefault(name, len(self.names[kind]))
+
+    def add(self, row: MatrixRow, results: list[list[CaseResult]]) -> None:
+        cells = []
+        for cell, rs in zip(row.cells, results, strict=True):
+            failed = sorted({self._i("checks", _check_label(c.check, c.negate))
+                             for r in rs for c in r.checks if not c.passed})
+            modes = sorted({self._i("modes", _failure_label(r)) for r in rs
+                            if r.status != "passed"})
+            cells.append([_STATE_CODE[cell.state], cell.text, cell.href, cell.title,
+                          "".join(_STATE_CODE[r.state] for r in cell.repeats),
+                          int(cell.flaky), failed, modes])
+        flags = row.problem | row.disagree << 1 | row.flaky << 2
+        self.rows.append([self._i("suites", row.suite), row.case_id, row.source,
+                          [self._i("tags", t) for t in row.tags], flags, cells])
+
+    def dump(self) -> dict[str, Any]:
+        return {"models": self.models, **{k: list(v) for k, v in self.names.items()},
+                "rows": self.rows}
 
 
 @dataclass(frozen=True)
@@ -644,7 +693,7 @@ def _comparison(log: RunLog) -> ComparisonView | None:
         return None
     from harness.compare import compare
 
-    c = compare([log])
+    c = compare([log], resamples=200)  # the report shows McNemar only: few resamples
     return ComparisonView(
         verdicts=c.verdicts,
         overall=_pair_rows([c.overall], "overall"),
@@ -942,7 +991,31 @@ def _selection(settings: dict[str, Any]) -> list[str]:
     return parts
 
 
-def _view(log: RunLog, title: str | None, full: bool) -> ReportView:
+def _is_large(results: list[CaseResult]) -> bool:
+    return (len(results) > _FULL_RESULTS
+            or sum(len(r.output or "") for r in results) > _FULL_OUTPUT_CHARS)
+
+
+def _unshown_dropped(log: RunLog, baseline: RunLog | None) -> tuple[RunLog, RunLog | None]:
+    """Both logs without the outputs a compact report never shows: those of passed results
+    (only their verdict and numbers appear) unless a diff needs them, and every baseline
+    output no diff needs. Masking is the slow part of a large render; this spares it
+    the text nobody will see."""
+    others = {r.key: r.output for r in baseline.results} if baseline is not None else {}
+    keep = {r.key for r in log.results if r.key in others and others[r.key] != r.output}
+
+    def drop(results: list[CaseResult], also: bool) -> list[CaseResult]:
+        return [r if r.output is None or r.key in keep or (also and r.status != "passed")
+                else r.model_copy(update={"output": None}) for r in results]
+
+    head = log.model_copy(update={"results": drop(log.results, True)})
+    if baseline is None:
+        return head, None
+    return head, baseline.model_copy(update={"results": drop(baseline.results, False)})
+
+
+def _view(log: RunLog, title: str | None, full: bool,
+          large: bool | None = None) -> ReportView:
     results = log.results
     # one source of truth: the same derivation every reader of a RunLog uses
     summary = summarize(results)
@@ -1049,12 +1122,11 @@ def _view(log: RunLog, title: str | None, full: bool) -> ReportView:
     )
     if isinstance(planned_repeats, int):  # a run stopped before its second repeat
         repeats = max(repeats, planned_repeats)
-    large = (
-        len(results) > _FULL_RESULTS
-        or sum(len(r.output or "") for r in results) > _FULL_OUTPUT_CHARS
-    )
+    if large is None:
+        large = _is_large(results)
     compact_passed = large and not full
     matrix: list[MatrixRow] = []
+    data = _MatrixData(columns)
     drill: list[DrillGroup] = []
     omitted = 0
     flaky: list[FlakyItem] = []
@@ -1084,6 +1156,7 @@ def _view(log: RunLog, title: str | None, full: bool) -> ReportView:
                 flaky=any(c.flaky for c in cells),
             )
         )
+        data.add(matrix[-1], [by_model.get(m, []) for m in columns])
         for m, cell in zip(columns, cells, strict=True):
             if cell.flaky:
                 row = repeat_rows[(suite, case_id, m)]
@@ -1188,12 +1261,23 @@ def _view(log: RunLog, title: str | None, full: bool) -> ReportView:
         bias=bias_view(log.results),
         prompts=prompts,
     )
+    view.lazy = compact_passed
+    view.matrix_data = data.dump()
     view.charts = _charts(view, modes)
     view.comparison = _comparison(log)
     return view
 
 
 # -- rendering ------------------------------------------------------------------------------
+
+
+def _gz64(markup: Any) -> str:
+    """Rendered (already escaped) markup, gzipped and base64-encoded for a data- attribute:
+    the page unpacks it with DecompressionStream when the reader opens the case."""
+    import base64
+    import gzip
+
+    return base64.b64encode(gzip.compress(str(markup).encode("utf-8"), 6, mtime=0)).decode()
 
 
 @lru_cache(maxsize=1)
@@ -1211,6 +1295,7 @@ def _environment() -> jinja2.Environment:
     )
     env.filters["num"] = lambda n: f"{n:,}"
     env.filters["highlight"] = highlight
+    env.filters["gz64"] = _gz64
     return env
 
 
@@ -1225,13 +1310,16 @@ def render_html(log: RunLog, *, title: str | None = None, full: bool = False,
     ``show_pii``. With a ``baseline`` RunLog the report adds a diff view (new failures,
     fixed cases, changed outputs as text diffs) and the gate's verdict under ``budgets``.
     """
+    large = _is_large(log.results)
+    if large and not full:
+        log, baseline = _unshown_dropped(log, baseline)
     if not show_pii:
         from harness.report.masking import mask_log
 
         log = mask_log(log)
         # the baseline's texts appear in the diffs: masked the same way
         baseline = mask_log(baseline) if baseline is not None else None
-    view = _view(log, title, full)
+    view = _view(log, title, full, large)
     if baseline is not None:
         from harness.report.diff import diff_runs
 
