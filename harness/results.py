@@ -89,6 +89,8 @@ class SuiteInfo(_Record):
     description: str | None = None
     fingerprint: str
     cases: int
+    # the suite's `gate:` budgets (min_pass_rate, max_cost, max_latency_p95)
+    gate: dict[str, float] = Field(default_factory=dict)
 
 
 class ModelInfo(_Record):

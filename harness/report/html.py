@@ -748,13 +748,13 @@ def _charts(view: ReportView, modes: dict[str, dict[str, int]]) -> ChartsView:
             totals[mode] += n
     ranked = sorted(totals, key=lambda k: (-totals[k], k))
     keys = ranked[:_MODES_SHOWN] + (["other"] if len(ranked) > _MODES_SHOWN else [])
-    stacked = []
-    for n in names:
-        counts = dict(modes.get(n, {}))
-        other = sum(v for k, v in counts.items() if k not in keys)
+    stacked: list[tuple[str, dict[str, int]]] = []
+    for name in names:
+        row = dict(modes.get(name, {}))
+        other = sum(v for k, v in row.items() if k not in keys)
         if other:
-            counts["other"] = other
-        stacked.append((n, counts))
+            row["other"] = other
+        stacked.append((name, row))
     failure = charts.stacked_counts(stacked, keys) if ranked else None
     points = [charts.Point(m.name, sum(m.costs) / len(m.costs), m.rate.rate)
               for m in view.models if m.costs and m.rate.rate is not None]

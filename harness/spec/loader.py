@@ -65,6 +65,7 @@ class LoadedSuite:
     # Where a check needs a judge model; raised by the session when no judge is configured
     # (the command line's --judge is known only then).
     judge_problems: tuple[Problem, ...] = ()
+    gate: dict[str, float] = field(default_factory=dict)  # the suite's gate budgets
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -73,6 +74,7 @@ class LoadedSuite:
             "description": self.description,
             "fingerprint": self.fingerprint,
             "cases": len(self.cases),
+            "gate": dict(self.gate),
         }
 
 
@@ -207,6 +209,7 @@ def load_suite(path: str | Path) -> LoadedSuite:
         fingerprint=hasher.hexdigest()[:16],
         judges=suite.judge_configs(),
         judge_problems=tuple(errors.judge_uses.values()),
+        gate=suite.gate.model_dump(exclude_none=True) if suite.gate is not None else {},
     )
 
 
