@@ -87,6 +87,9 @@ def test_drill_down_into_a_packed_case(open_page: Any, tmp_path: Path) -> None:
     assert page.locator("#f-count").inner_text() == "700 of 700 cases shown (first 200 listed)"
     page.locator("#f-more").click()
     assert page.locator("#matrix-table tr.case-row").count() == 400
+    # the details list is drawn a page at a time, too: only case-0007 has a failure
+    assert page.locator("#case-list details.case").count() == 1
+    assert page.locator("#cases-more").is_hidden()
     page.locator("#f-text").fill("case-0007")
     assert visible_cases(page) == ["case-0007"]
     page.locator("#matrix-table tr.case-row td.mcell.failed a.cell-link").click()
