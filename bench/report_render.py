@@ -55,8 +55,8 @@ def synthetic_log(n: int, models: int = 4, seed: int = 0, run_id: str = "bench-r
                   flip: float = 0.0) -> RunLog:
     """``n`` case results over ``models`` models; ``flip`` is the share of results whose
     verdict and output differ from the seed-0 run (a head run for the diff view)."""
-    rng = random.Random(seed)
-    flipper = random.Random(seed + 1)
+    case_rng = random.Random(seed)
+    flipper = random.Random(f"{run_id}-flip")
     names = [f"provider-{i}/model-{chr(97 + i)}" for i in range(models)]
     cases = n // models
     suite_names = list(SUITES)
@@ -65,9 +65,11 @@ def synthetic_log(n: int, models: int = 4, seed: int = 0, run_id: str = "bench-r
     for c in range(cases):
         suite = suite_names[c % len(suite_names)]
         tags = SUITES[suite]
-        prompt = _text(rng, rng.randint(200, 800))
-        case_checks = rng.sample(CHECKS, 3)
+        prompt = _text(case_rng, case_rng.randint(200, 800))
+        case_checks = case_rng.sample(CHECKS, 3)
         for m in names:
+            # one generator per result, so a flipped verdict changes nothing else
+            rng = random.Random(f"{seed}-{c}-{m}")
             out_len = rng.randint(300, 3000)
             output = _text(rng, out_len)
             roll = rng.random()
@@ -156,16 +158,18 @@ def main() -> None:
     args = parser.parse_args()
 
     log = synthetic_log(args.results, args.models)
+    # the baseline: the same run with 5% of the verdicts (and those outputs) different
     base = synthetic_log(args.results, args.models, run_id="bench-base",
                          flip=0.05) if args.baseline else None
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    renders = []
+    renders, cpu = [], []
     html = ""
     for _ in range(args.reps):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         html = render_html(log, baseline=base)
         renders.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
     target = out / "report.html"
     target.write_text(html, encoding="utf-8")
     size = target.stat().st_size
@@ -173,6 +177,8 @@ def main() -> None:
           + (", with a baseline diff" if base else ""))
     print(f"render   {statistics.median(renders):6.2f} s  (median of {args.reps}: "
           + ", ".join(f"{r:.2f}" for r in renders) + ")")
+    print(f"cpu      {statistics.median(cpu):6.2f} s  (CPU time of the render: on a shared "
+          "machine the wall time above includes waiting for a core)")
     print(f"size     {size / 1e6:6.2f} MB  ({target})")
     if args.no_browser:
         return

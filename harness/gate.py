@@ -10,7 +10,9 @@ Rules, in plain words (each failing rule adds a reason):
    repeat) in one run and not in the other are compared with an exact McNemar test; a drop
    with p < ``alpha`` fails the gate.
 3. **Budgets.** ``min_pass_rate`` (per suite × model), ``max_cost`` (whole head run, USD)
-   and ``max_latency_p95`` (per model, ms), when given.
+   and ``max_latency_p95`` (per model, ms), when given on the command line; otherwise the
+   ones a suite declares under ``gate:`` in its file, applied to that suite's results
+   (``max_cost`` over the suite, ``max_latency_p95`` per suite × model).
 4. **Too many provider errors to judge.** When more than ``max_error_rate`` of the head
    run's results are errors, nothing above can be trusted: exit code 3.
 
@@ -217,16 +219,42 @@ def compare(base: RunLog, head: RunLog, budgets: Budgets | None = None) -> GateR
 
 
 def _budgets(head: RunLog, limits: Budgets, reasons: list[str]) -> None:
-    if limits.min_pass_rate is not None:
+    # budgets a suite declares (`gate:` in its file) apply where the command line set none
+    declared = {s.name: s.gate for s in head.suites if s.gate}
+    if limits.min_pass_rate is not None or any("min_pass_rate" in g for g in declared.values()):
         counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
         for r in head.results:
             if r.status != "error":
                 counts[(r.suite, r.model)][0] += r.status == "passed"
                 counts[(r.suite, r.model)][1] += 1
         for (suite, model), (passed, judged) in sorted(counts.items()):
-            if judged and passed / judged < limits.min_pass_rate:
+            floor = limits.min_pass_rate
+            whose = "the minimum"
+            if floor is None:
+                floor = declared.get(suite, {}).get("min_pass_rate")
+                whose = "the suite's minimum"
+            if floor is not None and judged and passed / judged < floor:
                 reasons.append(f"{suite} on {model}: pass rate {passed / judged:.0%} is below "
-                               f"the minimum {limits.min_pass_rate:.0%}")
+                               f"{whose} {floor:.0%}")
+    if limits.max_cost is None:
+        for suite, gate in sorted(declared.items()):
+            if "max_cost" in gate:
+                cost = sum(r.cost_usd or 0.0 for r in head.results if r.suite == suite)
+                if cost > gate["max_cost"]:
+                    reasons.append(f"{suite}: its results cost ${cost:.4f}, more than the "
+                                   f"suite's budget ${gate['max_cost']:g}")
+    if limits.max_latency_p95 is None:
+        for suite, gate in sorted(declared.items()):
+            if "max_latency_p95" in gate:
+                per_model: dict[str, list[float]] = defaultdict(list)
+                for r in head.results:
+                    if r.suite == suite and r.latency_ms is not None and not r.cached:
+                        per_model[r.model].append(r.latency_ms)
+                for model, values in sorted(per_model.items()):
+                    p95 = _p95(values)
+                    if p95 > gate["max_latency_p95"]:
+                        reasons.append(f"{suite} on {model}: p95 latency {p95:.0f} ms is above "
+                                       f"the suite's {gate['max_latency_p95']:g} ms")
     if limits.max_cost is not None:
         cost = sum((r.cost_usd or 0.0) + (r.judge_cost_usd or 0.0) for r in head.results)
         if cost > limits.max_cost:

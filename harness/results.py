@@ -125,6 +125,8 @@ class SuiteInfo(_Record):
     fingerprint: str
     cases: int
     prompts: list[PromptInfo] = Field(default_factory=list)
+    # the suite's `gate:` budgets (min_pass_rate, max_cost, max_latency_p95)
+    gate: dict[str, float] = Field(default_factory=dict)
 
 
 class ModelInfo(_Record):

@@ -19,7 +19,7 @@ Both logs are expected to be masked already (the report masks before it diffs).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from typing import TYPE_CHECKING, Literal
@@ -48,7 +48,7 @@ TITLES: dict[DiffKind, str] = {
 }
 _DIFF_INPUT_CAP = 20_000  # characters of each side diffed; past that the RunLogs have it
 _DIFF_LINES_CAP = 400  # diff lines shown per pair
-_ENTRY_CAP = 300  # entries with a text diff per class; the rest are listed without one
+_ENTRY_CAP = 300  # entries listed (with their text diff) per class; the rest are counted
 _REASON_CAP = 400
 _WORD = re.compile(r"\s+|\w+|[^\w\s]")
 
@@ -130,11 +130,13 @@ def _index(results: Iterable[CaseResult]) -> dict[Key, CaseResult]:
 def diff_runs(
     base: RunLog, head: RunLog, *, budgets: Budgets | None = None,
     anchors: dict[Key, str] | None = None,
+    mask: Callable[[list[CaseResult]], list[CaseResult]] | None = None,
 ) -> BaselineDiff:
     """Classify every pair of ``base`` and ``head`` and ask the gate for its verdict.
 
     ``anchors`` maps a head result's key to the id of its drill-down in the report, so
-    entries can link to it.
+    entries can link to it. ``mask`` masks the results whose texts the diff shows (only
+    those: at most a few hundred per class, however large the runs).
     """
     from harness.gate import compare as gate
 
@@ -143,20 +145,29 @@ def diff_runs(
     entries: dict[DiffKind, list[DiffEntry]] = {k: [] for k in KINDS}
     counts: dict[DiffKind, int] = dict.fromkeys(KINDS, 0)
     unchanged = 0
+    listed: list[tuple[DiffKind, Key]] = []
     for key in keys:
-        b, h = before.get(key), after.get(key)
-        kind = classify(b, h)
+        kind = classify(before.get(key), after.get(key))
         if kind is None:
             unchanged += 1
             continue
         counts[kind] += 1
+        if counts[kind] <= _ENTRY_CAP:
+            listed.append((kind, key))
+    if mask is not None:
+        # mask exactly the texts the entries show, as the rest of the report is masked
+        olds = [before[k] for _, k in listed if k in before]
+        news = [after[k] for _, k in listed if k in after]
+        masked = mask(olds + news)
+        before = {**before, **{r.key: r for r in masked[:len(olds)]}}
+        after = {**after, **{r.key: r for r in masked[len(olds):]}}
+    for kind, key in listed:
+        b, h = before.get(key), after.get(key)
         shown = entries[kind]
         a_text = (b.output if b is not None else None) or ""
         h_text = (h.output if h is not None else None) or ""
         changed = b is not None and h is not None and a_text != h_text
-        markup = None
-        if changed and (a_text or h_text) and len(shown) < _ENTRY_CAP:
-            markup = text_diff(a_text, h_text)
+        markup = text_diff(a_text, h_text) if changed and (a_text or h_text) else None
         why_from = b if kind == "fixed" or h is None else h
         shown.append(DiffEntry(
             kind=kind, suite=key[0], case_id=key[1], model=key[2], repeat=key[3],

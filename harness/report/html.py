@@ -753,13 +753,13 @@ def _charts(view: ReportView, modes: dict[str, dict[str, int]]) -> ChartsView:
             totals[mode] += n
     ranked = sorted(totals, key=lambda k: (-totals[k], k))
     keys = ranked[:_MODES_SHOWN] + (["other"] if len(ranked) > _MODES_SHOWN else [])
-    stacked = []
+    stacked: list[tuple[str, dict[str, int]]] = []
     for name in names:
-        counts = dict(modes.get(name, {}))
-        other = sum(v for k, v in counts.items() if k not in keys)
+        row = dict(modes.get(name, {}))
+        other = sum(v for k, v in row.items() if k not in keys)
         if other:
-            counts["other"] = other
-        stacked.append((name, counts))
+            row["other"] = other
+        stacked.append((name, row))
     failure = charts.stacked_counts(stacked, keys) if ranked else None
     points = [charts.Point(m.name, sum(m.costs) / len(m.costs), m.rate.rate)
               for m in view.models if m.costs and m.rate.rate is not None]
@@ -996,22 +996,23 @@ def _is_large(results: list[CaseResult]) -> bool:
             or sum(len(r.output or "") for r in results) > _FULL_OUTPUT_CHARS)
 
 
-def _unshown_dropped(log: RunLog, baseline: RunLog | None) -> tuple[RunLog, RunLog | None]:
-    """Both logs without the outputs a compact report never shows: those of passed results
-    (only their verdict and numbers appear) unless a diff needs them, and every baseline
-    output no diff needs. Masking is the slow part of a large render; this spares it
-    the text nobody will see."""
-    others = {r.key: r.output for r in baseline.results} if baseline is not None else {}
-    keep = {r.key for r in log.results if r.key in others and others[r.key] != r.output}
+def _unshown_dropped(log: RunLog) -> RunLog:
+    """The log without the outputs a compact report never shows: those of passed results
+    (only their verdict and numbers appear). Masking is the slow part of a large render;
+    this spares it the text nobody will see. (The diff view reads the unpruned logs.)"""
+    return log.model_copy(update={"results": [
+        r if r.output is None or r.status != "passed" else r.model_copy(update={"output": None})
+        for r in log.results]})
 
-    def drop(results: list[CaseResult], also: bool) -> list[CaseResult]:
-        return [r if r.output is None or r.key in keep or (also and r.status != "passed")
-                else r.model_copy(update={"output": None}) for r in results]
 
-    head = log.model_copy(update={"results": drop(log.results, True)})
-    if baseline is None:
-        return head, None
-    return head, baseline.model_copy(update={"results": drop(baseline.results, False)})
+def _mask_results(results: list[CaseResult]) -> list[CaseResult]:
+    from harness.report.masking import mask_log
+
+    if not results:
+        return []
+    carrier = RunLog(run_id="mask", harness_version="", created_at="", suites=[], models=[],
+                     results=results)
+    return mask_log(carrier).results
 
 
 def _view(log: RunLog, title: str | None, full: bool,
@@ -1310,21 +1311,22 @@ def render_html(log: RunLog, *, title: str | None = None, full: bool = False,
     ``show_pii``. With a ``baseline`` RunLog the report adds a diff view (new failures,
     fixed cases, changed outputs as text diffs) and the gate's verdict under ``budgets``.
     """
+    raw = log
     large = _is_large(log.results)
     if large and not full:
-        log, baseline = _unshown_dropped(log, baseline)
+        log = _unshown_dropped(log)
     if not show_pii:
         from harness.report.masking import mask_log
 
         log = mask_log(log)
-        # the baseline's texts appear in the diffs: masked the same way
-        baseline = mask_log(baseline) if baseline is not None else None
     view = _view(log, title, full, large)
     if baseline is not None:
         from harness.report.diff import diff_runs
 
         anchors = {d.result.key: d.anchor for g in view.drill for d in g.items}
-        view.diff = diff_runs(baseline, log, budgets=budgets, anchors=anchors)
+        # the diff reads both runs whole and masks only the entries it lists
+        view.diff = diff_runs(baseline, raw, budgets=budgets, anchors=anchors,
+                              mask=None if show_pii else _mask_results)
     template = _environment().get_template("report.html.j2")
     return template.render(v=view)
 

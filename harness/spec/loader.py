@@ -72,6 +72,7 @@ class LoadedSuite:
     # (the command line's --judge is known only then).
     judge_problems: tuple[Problem, ...] = ()
     prompts: tuple[dict[str, Any], ...] = ()  # each variant's name, note, fingerprint
+    gate: dict[str, float] = field(default_factory=dict)  # the suite's gate budgets
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -80,6 +81,7 @@ class LoadedSuite:
             "description": self.description,
             "fingerprint": self.fingerprint,
             "cases": len(self.cases),
+            "gate": dict(self.gate),
         }
         if self.prompts:
             out["prompts"] = list(self.prompts)
@@ -245,6 +247,7 @@ def load_suite(path: str | Path) -> LoadedSuite:
         judges=suite.judge_configs(),
         judge_problems=tuple(errors.judge_uses.values()),
         prompts=tuple(v.info() for v in variants),
+        gate=suite.gate.model_dump(exclude_none=True) if suite.gate is not None else {},
     )
 
 

@@ -170,6 +170,18 @@ class PromptVariant(_Strict):
     )
 
 
+class GateBudgets(_Strict):
+    """What `harness gate` holds this suite's results to (command-line values win)."""
+
+    min_pass_rate: float | None = Field(
+        None, ge=0, le=1, description="Fail when a model passes less than this share (0-1).")
+    max_cost: float | None = Field(
+        None, ge=0, description="Fail when this suite's results cost more (USD, all models).")
+    max_latency_p95: float | None = Field(
+        None, gt=0, description="Fail when a model's p95 latency on this suite is above "
+        "this (milliseconds).")
+
+
 def _default_models() -> list[str | ModelConfig]:
     return ["local/smollm2"]
 
@@ -187,6 +199,9 @@ class Suite(_Strict):
         "the command line overrides them.",
     )
     defaults: Defaults = Field(default_factory=Defaults)
+    gate: GateBudgets | None = Field(
+        None, description="Budgets `harness gate` applies to this suite (min_pass_rate, "
+        "max_cost, max_latency_p95); the command line's values override them.")
     prompt: str | None = Field(None, description="User prompt (Jinja2 template).")
     messages: list[Message] | None = Field(None, description="Chat messages (Jinja2 templates).")
     prompts: dict[str, PromptVariant] | None = Field(

@@ -141,3 +141,22 @@ def test_diff_models_are_the_declared_ones() -> None:
     # a sanity check on the fixture: the pairs use models the log declares
     base, head = _pairs()
     assert {r.model for r in base.results + head.results} <= {m.name for m in MODELS}
+
+
+def test_a_wholesale_change_lists_a_capped_number_and_masks_only_those() -> None:
+    # every output differs (a run at temperature 0.7, say): 400 pairs changed
+    base = _log("b", [_r(f"c{i}", "gpt-mini", output=f"old {i}") for i in range(400)])
+    head = _log("h", [_r(f"c{i}", "gpt-mini", output=f"new {i}") for i in range(400)])
+    seen: list[int] = []
+
+    def mask(results: list[CaseResult]) -> list[CaseResult]:
+        seen.append(len(results))
+        return [r.model_copy(update={"output": (r.output or "").upper()}) for r in results]
+
+    diff = diff_runs(base, head, mask=mask)
+    assert diff.counts["changed"] == 400
+    assert len(diff.of("changed")) == 300
+    assert seen == [600]  # both sides of the 300 listed pairs, nothing else
+    assert "<del>OLD</del>" in str(diff.of("changed")[0].text_diff)
+    html = render_html(head, baseline=base)
+    assert "… and 100 more." in html

@@ -1,0 +1,86 @@
+"""Budgets a suite declares (`gate:` in its file): recorded in the RunLog, applied by
+`harness gate` per suite, overridden by the command line, and bad values reported at
+their line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+from tests.openai_server import OpenAIServer
+from tests.test_gate_cli import break_topics, run
+
+CASES = "\n".join(
+    f"  - id: c{i}\n    vars: {{topic: topic{i}}}\n    expect: [{{contains: topic{i}}}]"
+    for i in range(10))
+
+
+def write_suite(project: Path, gate: str) -> None:
+    (project / "gate.suite.yaml").write_text(
+        f"suite: gate\nprompt: \"Tell me about {{{{ topic }}}}\"\n{gate}cases:\n{CASES}\n")
+
+
+def test_suite_budgets_fail_the_gate_and_the_command_line_wins(
+        project: Path, openai_server: OpenAIServer, capsys: pytest.CaptureFixture[str]) -> None:
+    write_suite(project, "gate:\n  min_pass_rate: 0.9\n  max_latency_p95: 60000\n")
+    openai_server.script = break_topics("topic0", "topic1")  # 8 of 10 pass, in both runs
+    assert run(openai_server, "base") == 1
+    assert run(openai_server, "head") == 1
+    info = json.loads((project / "reports" / "head.json").read_text())["suites"][0]
+    assert info["gate"] == {"min_pass_rate": 0.9, "max_latency_p95": 60000}
+    capsys.readouterr()
+    assert main(["gate", "--baseline", "reports/base.json", "reports/head.json"]) == 1
+    out = capsys.readouterr().out
+    assert "gate on openai/mock-a: pass rate 80% is below the suite's minimum 90%" in out
+    assert "latency" not in out  # the loopback answers well within a minute
+    # the command line overrides the suite's value
+    assert main(["gate", "--baseline", "reports/base.json", "reports/head.json",
+                 "--min-pass-rate", "0.75"]) == 0
+
+
+def test_suite_latency_budget(project: Path, openai_server: OpenAIServer,
+                           capsys: pytest.CaptureFixture[str]) -> None:
+    write_suite(project, "gate:\n  max_latency_p95: 0.001\n")
+    assert run(openai_server, "base") == 0
+    assert run(openai_server, "head") == 0
+    capsys.readouterr()
+    assert main(["gate", "--baseline", "reports/base.json", "reports/head.json"]) == 1
+    assert "gate on openai/mock-a: p95 latency" in capsys.readouterr().out
+    assert main(["gate", "--baseline", "reports/base.json", "reports/head.json",
+                 "--max-latency-p95", "60000"]) == 0
+
+
+@pytest.mark.parametrize(("gate", "line", "words"), [
+    ("gate:\n  min_pass_rate: 1.5\n", 4, "less than or equal to 1"),
+    ("gate:\n  max_cost: -1\n", 4, "greater than or equal to 0"),
+    ("gate:\n  min_pass: 0.5\n", 4, "min_pass"),
+])
+def test_bad_budgets_point_at_their_line(project: Path, gate: str, line: int, words: str,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    write_suite(project, gate)
+    assert main(["validate", "gate.suite.yaml"]) == 2
+    err = capsys.readouterr().err
+    assert f"gate.suite.yaml:{line}:" in err
+    assert words in err
+    assert "Traceback" not in err
+
+
+def test_suite_cost_budget_applies_to_that_suite_only() -> None:
+    from harness.gate import compare
+    from tests.report.conftest import build_log
+
+    log = build_log()  # every result costs $0.00012; 6 per suite
+    suites = [s.model_copy(update={"gate": {"max_cost": 0.0005}}) for s in log.suites]
+    head = log.model_copy(update={"suites": suites, "run_id": "head"})
+    result = compare(log, head)
+    # 6 x 0.00012 = 0.00072 > 0.0005 in each suite, computed by hand
+    assert [r for r in result.reasons if "budget" in r] == [
+        "legal: its results cost $0.0007, more than the suite's budget $0.0005",
+        "marketing: its results cost $0.0007, more than the suite's budget $0.0005",
+    ]
+    roomy = [s.model_copy(update={"gate": {"max_cost": 0.001}}) for s in log.suites]
+    assert not [r for r in compare(log, head.model_copy(update={"suites": roomy})).reasons
+                if "budget" in r]
