@@ -63,7 +63,7 @@ def _samples(results: Iterable[CaseResult]) -> _Samples:
             if measure == "similarity" or (measure, extract) in seen:
                 continue
             seen.add((measure, extract))
-            value = measure_values(measure, [r.output], extract, c.args.get("options"),
+            value = measure_values(measure, [r.answer or r.output], extract, c.args.get("options"),
                                    c.args.get("answer"))[0]
             if value is None:
                 continue

@@ -267,7 +267,9 @@ def _result(
         checks=checks,
         group=case.group,
         variant=dict(case.variant),
-        failure_mode=classify(status, checks, completion.text),
+        # what the checks read: a step_by_step reasoning that opens like a refusal is not one
+        failure_mode=classify(status, checks,
+                              _answer(case, completion.text) or completion.text),
         prompt=case.prompt,
         answer=_answer(case, completion.text) if completion.error is None else None,
         turns=list(completion.turns),
