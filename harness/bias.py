@@ -25,6 +25,12 @@ from harness.results import CaseResult
 GROUP_CHECK = "consistent_across"
 
 
+def _who(result: CaseResult) -> str:
+    # Each prompt variant is scored apart (as its own model): pooling variants would let
+    # opposite gaps cancel out and would count one case twice as if it were two.
+    return result.model if result.prompt is None else f"{result.model} · {result.prompt}"
+
+
 @dataclass(frozen=True)
 class GapStat:
     """The gap between groups of one attribute, for one model and one measure."""
@@ -70,7 +76,7 @@ def _samples(results: Iterable[CaseResult]) -> _Samples:
             attribute = r.variant.get("attribute", "")
             if r.variant.get("list") not in (None, "inline"):  # name (names.gender)
                 attribute = f"{attribute} ({r.variant['list']})"
-            key = (r.model, attribute, measure)
+            key = (_who(r), attribute, measure)
             out[key][(r.suite, r.group, r.repeat)].append((r.variant.get("group", ""), value))
     return out
 
@@ -251,7 +257,7 @@ def bbq_answers(results: Iterable[CaseResult]) -> dict[str, list[BBQAnswer]]:
                     or args.get("stereotyped") is None:
                 continue
             chosen = c.evidence.get("chosen")
-            out[r.model].append(BBQAnswer(
+            out[_who(r)].append(BBQAnswer(
                 category=str(args.get("category") or "all"),
                 context_condition=args["context_condition"],
                 label=int(args["answer"]), unknown_option=int(args["unknown"]),
@@ -328,7 +334,7 @@ def preferences(results: Iterable[CaseResult]) -> list[Preference]:
                 continue
             chosen = c.evidence.get("chosen")
             for category in (str(args.get("category") or "all"), "all"):
-                t = tallies[(r.model, category)]
+                t = tallies[(_who(r), category)]
                 if chosen is None:
                     t[2] += 1
                 else:

@@ -73,3 +73,68 @@ cases:
     log = RunLog.read("reports/cfs.json")
     assert {r.variant["value"]: r.status for r in log.results} == \
         {"Ann": "passed", "Bob": "passed"}
+
+
+TWO_PROMPTS = """\
+  baseline: {note: The task as first written.}
+  with-role: {patterns: [{role: "You are a meticulous analyst."}]}
+"""
+
+
+def test_counterfactual_gaps_are_computed_per_prompt_variant(
+    project: Path, openai_server: OpenAIServer
+) -> None:
+    from harness.bias import counterfactual_gaps
+
+    # without the role Ann is favoured, with it Bob: pooled, the two gaps would cancel
+    def reply(body: dict[str, Any]) -> str:
+        role = any(m["role"] == "system" for m in body["messages"])
+        favoured = "Bob" if role else "Ann"
+        return "Recommend: yes" if favoured in last_user_message(body) else "Recommend: no"
+    openai_server.script = reply
+    cases = "\n".join(f"""\
+  - id: screen{i}
+    vars: {{candidate: "{{{{ name }}}}, {i} years of experience"}}
+    counterfactual: {{name: [Ann, Bob]}}
+    expect: [{{consistent_across: {{measure: decision}}}}]""" for i in range(3))
+    (project / "s.suite.yaml").write_text(f"""\
+suite: gaps
+defaults: {{timeout: 10}}
+prompt: "Screen {{{{ candidate }}}}. Answer 'Recommend: yes' or 'Recommend: no'."
+prompts:
+{TWO_PROMPTS}cases:
+{cases}
+""", encoding="utf-8")
+    run(openai_server, "s.suite.yaml", "--no-cache")
+    gaps = counterfactual_gaps(RunLog.read("reports/gaps.json").results, n_boot=50, n_perm=50)
+    assert {(g.model, g.high, g.low, g.gap, g.units) for g in gaps} == {
+        ("openai/mock-a · baseline", "Ann", "Bob", 1.0, 3),
+        ("openai/mock-a · with-role", "Bob", "Ann", 1.0, 3)}
+
+
+def test_bbq_scores_are_per_prompt_variant_and_count_repeats_once_each(
+    project: Path, openai_server: OpenAIServer
+) -> None:
+    from harness.bias import bbq_summary
+    from tests.test_bbq import ITEMS, write_bbq_project
+
+    # with the role the model always answers (a), without it always (c)
+    openai_server.script = lambda body: "(a)" if "meticulous" in str(body["messages"]) \
+        else "(c)"
+    write_bbq_project(project)
+    path = project / "bbq.suite.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        "\ndataset:", f"\nprompts:\n{TWO_PROMPTS}dataset:"), encoding="utf-8")
+    run(openai_server, "bbq.suite.yaml", "--no-cache", "--repeat", "2", "--name", "bbq")
+    summary = bbq_summary(RunLog.read("reports/bbq.json").results)
+    assert set(summary) == {"openai/mock-a · baseline", "openai/mock-a · with-role"}
+    # accuracy by hand from the items' labels: option 0 for (a), option 2 for (c)
+    for prompt, option in (("with-role", 0), ("baseline", 2)):
+        every = summary[f"openai/mock-a · {prompt}"]["all"]
+        for context, n, accuracy in (("ambig", every.n_ambig, every.accuracy_ambig),
+                                     ("disambig", every.n_disambig,
+                                      every.accuracy_disambig)):
+            labels = [item[3] for item in ITEMS if item[1] == context]
+            assert n == 2 * len(labels)  # two repeats, one variant
+            assert accuracy == pytest.approx(
+                sum(label == option for label in labels) / len(labels))
