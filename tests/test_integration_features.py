@@ -138,3 +138,37 @@ def test_bbq_scores_are_per_prompt_variant_and_count_repeats_once_each(
             assert n == 2 * len(labels)  # two repeats, one variant
             assert accuracy == pytest.approx(
                 sum(label == option for label in labels) / len(labels))
+
+
+def test_a_self_check_case_starts_only_when_both_turns_fit_the_budget(
+    project: Path, openai_server: OpenAIServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import re
+
+    openai_server.script = lambda body: "A short answer."
+    (project / "s.suite.yaml").write_text("""\
+suite: sc
+defaults: {timeout: 10, max_tokens: 20}
+prompt: "Summarise our refund policy in one sentence."
+prompts:
+  revise: {patterns: [self_check]}
+cases:
+  - id: c0
+    expect: [{contains: answer}]
+""", encoding="utf-8")
+    # gpt-4o-mini: $0.15 / $0.60 per million tokens in / out. The first turn's worst case:
+    # 17 prompt + 20 completion tokens = $0.00001455, so it fits $0.00002 alone. The second
+    # turn sends the task, the first answer and the 24-word review instruction (> 40
+    # tokens) and may answer 20: > 40 * 0.15e-6 + 20 * 0.6e-6 = $0.000018. Both together
+    # do not fit: a first turn paid for would be left without its second.
+    code = main(["run", "s.suite.yaml", "-m", "openai/gpt-4o-mini", "--api-base",
+                 openai_server.base_url, "-q", "--max-cost", "0.00002"])
+    err = capsys.readouterr().err
+    assert code == 1 and "--max-cost" in err
+    assert openai_server.count == 0  # no first turn paid for and then left unfinished
+    match = re.search(r"resume with: harness run --resume (\S+)", err)
+    assert match, err
+    assert main(["run", "--resume", match.group(1), "-q", "--max-cost", "1"]) == 0
+    assert openai_server.count == 2
+    [result] = RunLog.read("reports/sc.json").results
+    assert result.status == "passed" and len(result.turns) == 2
