@@ -172,3 +172,34 @@ cases:
     assert openai_server.count == 2
     [result] = RunLog.read("reports/sc.json").results
     assert result.status == "passed" and len(result.turns) == 2
+
+
+def test_the_baseline_diff_names_the_variant_that_changed(
+    project: Path, openai_server: OpenAIServer
+) -> None:
+    import re
+
+    from harness.report.html import render_html
+
+    (project / "s.suite.yaml").write_text(f"""\
+suite: df
+defaults: {{timeout: 10}}
+prompt: "Name {{{{ topic }}}}"
+prompts:
+{TWO_PROMPTS}cases:
+  - id: c0
+    vars: {{topic: t0}}
+    expect: [{{contains: t0}}]
+""", encoding="utf-8")
+    openai_server.script = lambda body: "t0"
+    run(openai_server, "s.suite.yaml", "--no-cache", "--out", "base")
+    # now the role variant regresses; the baseline variant answers as before
+    openai_server.script = lambda body: "nothing" if "meticulous" in str(body["messages"]) \
+        else "t0"
+    run(openai_server, "s.suite.yaml", "--no-cache", "--out", "head")
+    html = render_html(RunLog.read("head/df.json"), baseline=RunLog.read("base/df.json"))
+    section = html[html.index("passed in the baseline fail now"):]
+    summaries = re.findall(r"<summary>.*?</summary>", section, re.DOTALL)
+    regressed = [s for s in summaries if "passed → failed" in s]
+    assert len(regressed) == 1
+    assert "c0[prompt=with-role]" in regressed[0]
