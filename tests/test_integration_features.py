@@ -203,3 +203,17 @@ prompts:
     regressed = [s for s in summaries if "passed → failed" in s]
     assert len(regressed) == 1
     assert "c0[prompt=with-role]" in regressed[0]
+
+
+def test_help_imports_no_module_the_run_needs_first() -> None:
+    import subprocess
+    import sys
+
+    # dataclasses pulls in inspect, ast and tokenize: ~15 ms of every `harness --help`
+    code = ("import sys, contextlib, io\nfrom harness.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    try:\n        main(['--help'])\n    except SystemExit:\n        pass\n"
+            "print(sorted(m for m in ('dataclasses', 'inspect', 'ast') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"
