@@ -25,6 +25,12 @@ from harness.results import CaseResult
 GROUP_CHECK = "consistent_across"
 
 
+def _who(result: CaseResult) -> str:
+    # Each prompt variant is scored apart (as its own model): pooling variants would let
+    # opposite gaps cancel out and would count one case twice as if it were two.
+    return result.model if result.prompt is None else f"{result.model} · {result.prompt}"
+
+
 @dataclass(frozen=True)
 class GapStat:
     """The gap between groups of one attribute, for one model and one measure."""
@@ -65,12 +71,12 @@ def _samples(results: Iterable[CaseResult]) -> _Samples:
             if measure == "similarity" or (measure, extract) in seen:
                 continue
             seen.add((measure, extract))
-            value = measure_values(measure, [r.output], extract, c.args.get("options"),
+            value = measure_values(measure, [r.answer or r.output], extract, c.args.get("options"),
                                    c.args.get("answer"))[0]
             if value is None:
                 continue
             for attribute, label, rest in _axes(r.variant):
-                out[(r.model, attribute, measure)][(r.suite, r.group, r.repeat, rest)].append(
+                out[(_who(r), attribute, measure)][(r.suite, r.group, r.repeat, rest)].append(
                     (label, value))
     return out
 
@@ -266,7 +272,7 @@ def bbq_answers(results: Iterable[CaseResult]) -> dict[str, list[BBQAnswer]]:
                     or args.get("stereotyped") is None:
                 continue
             chosen = c.evidence.get("chosen")
-            out[r.model].append(BBQAnswer(
+            out[_who(r)].append(BBQAnswer(
                 category=str(args.get("category") or "all"),
                 context_condition=args["context_condition"],
                 label=int(args["answer"]), unknown_option=int(args["unknown"]),
@@ -343,7 +349,7 @@ def preferences(results: Iterable[CaseResult]) -> list[Preference]:
                 continue
             chosen = c.evidence.get("chosen")
             for category in (str(args.get("category") or "all"), "all"):
-                t = tallies[(r.model, category)]
+                t = tallies[(_who(r), category)]
                 if chosen is None:
                     t[2] += 1
                 else:

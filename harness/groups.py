@@ -59,8 +59,9 @@ def apply_group_checks(items: Sequence[WorkItem], results: list[CaseResult],
         missing = [m.case.variant.get("value", m.case.id)
                    for m, r in zip(members, found, strict=True)
                    if r is None or r.output is None or r.error is not None]
+        # step_by_step: variants are compared on the answers their checks read
         variants = [Variant(m.case.variant.get("value", ""), m.case.variant.get("group", ""),
-                            r.output or "")
+                            r.answer or r.output or "")
                     for m, r in zip(members, found, strict=True) if r is not None]
         records: list[CheckRecord] = []
         for bound in members[0].case.group_checks:
@@ -178,4 +179,5 @@ def _with_records(result: CaseResult, records: list[CheckRecord]) -> CaseResult:
             "error": ErrorRecord(kind="group", message="; ".join(errors))})
     status = "passed" if all(c.passed for c in checks) else "failed"
     return result.model_copy(update={"checks": checks, "status": status,
-                                     "failure_mode": classify(status, checks, result.output)})
+                                     "failure_mode": classify(status, checks,
+                                                              result.answer or result.output)})

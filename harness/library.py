@@ -12,16 +12,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from harness.results import RunLog
 
 
-@dataclass
-class Measure:
+# NamedTuples, not dataclasses: this module is imported by `harness --help`, and
+# dataclasses imports inspect and ast (about 15 ms of every start-up).
+class Measure(NamedTuple):
     """A variant's latest pass rate with one model in one suite."""
 
     suite: str
@@ -36,15 +36,14 @@ class Measure:
     current: bool  # measured on the prompt text the suite has now
 
 
-@dataclass
-class Entry:
+class Entry(NamedTuple):
     """One prompt variant name across the suites that declare it."""
 
     name: str
-    notes: dict[str, str | None] = field(default_factory=dict)  # suite -> note
-    patterns: dict[str, list[str]] = field(default_factory=dict)  # suite -> pattern names
-    fingerprints: dict[str, str] = field(default_factory=dict)  # suite -> fingerprint
-    measures: list[Measure] = field(default_factory=list)
+    notes: dict[str, str | None]  # suite -> note
+    patterns: dict[str, list[str]]  # suite -> pattern names
+    fingerprints: dict[str, str]  # suite -> fingerprint
+    measures: list[Measure]
 
     @property
     def suites(self) -> list[str]:
@@ -60,7 +59,7 @@ def build(paths: list[str], runlogs: list[RunLog]) -> list[Entry]:
     entries: dict[str, Entry] = {}
     for suite in suites:
         for info in suite.prompts:
-            entry = entries.setdefault(info["name"], Entry(info["name"]))
+            entry = entries.setdefault(info["name"], Entry(info["name"], {}, {}, {}, []))
             entry.notes[suite.name] = info.get("note")
             entry.patterns[suite.name] = list(info.get("patterns") or [])
             entry.fingerprints[suite.name] = info["fingerprint"]
@@ -169,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
     entries = build(list(args.paths), logs)
     sys.stdout.write(render_text(entries, len(logs)))
     if args.json:
-        Path(args.json).write_text(json.dumps([asdict(e) for e in entries], indent=1),
-                                   encoding="utf-8")
+        rows = [{**e._asdict(), "measures": [m._asdict() for m in e.measures]}
+                for e in entries]
+        Path(args.json).write_text(json.dumps(rows, indent=1), encoding="utf-8")
     return 0

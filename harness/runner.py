@@ -267,11 +267,26 @@ def _result(
         checks=checks,
         group=case.group,
         variant=dict(case.variant),
-        failure_mode=classify(status, checks, completion.text),
+        # what the checks read: a step_by_step reasoning that opens like a refusal is not one
+        failure_mode=classify(status, checks,
+                              _answer(case, completion.text) or completion.text),
         prompt=case.prompt,
         answer=_answer(case, completion.text) if completion.error is None else None,
         turns=list(completion.turns),
     )
+
+
+def _second_turn_bound(case: CaseSpec, request: Request) -> Request | None:
+    """self_check: the second turn as large as it can be (a first answer of max_tokens),
+    so a case starts only when both of its turns fit the budget; a first answer paid for
+    and then left without its second turn would be money spent on nothing."""
+    if case.revise is None:
+        return None
+    # 4096: harness.cost.DEFAULT_MAX_TOKENS (not imported: it loads the price table)
+    longest = "x " * int(request.params.get("max_tokens") or 4096)
+    return replace(request, messages=(*request.messages,
+                                      {"role": "assistant", "content": longest},
+                                      {"role": "user", "content": case.revise}))
 
 
 def _answer(case: CaseSpec, text: str | None) -> str | None:
@@ -355,17 +370,20 @@ async def execute(
         return await score_async(item, request, completion, attempts, cached,
                                  judges.get(item.suite.name))
 
-    async def call(item: WorkItem, request: Request) -> tuple[Completion, int, bool] | None:
-        """One call through the cache and the budget; None when the budget refuses it."""
+    async def call(item: WorkItem, request: Request,
+                   then: Request | None = None) -> tuple[Completion, int, bool] | None:
+        """One call through the cache and the budget; None when the budget refuses it.
+        ``then``: a second turn that must fit too, held until this call ends."""
         nonlocal stopped
         key = request_key(request, item.repeat, item.case.prompt)
         cached = settings.cache.get(key) if settings.cache is not None else None
         if cached is not None:
             return cached, 0, True
-        cost_guess = 0.0
+        cost_guess = hold = 0.0
         if budget is not None:
             cost_guess = (estimate(request) if estimate else None) or 0.0
-            if not budget.reserve(cost_guess):
+            hold = (estimate(then) if estimate and then else None) or 0.0
+            if not budget.reserve(cost_guess + hold):
                 stopped = stopped or "max_cost"
                 return None
         completion: Completion | None = None
@@ -375,6 +393,7 @@ async def execute(
                                                                settings.retry)
         finally:
             if budget is not None:  # a cancelled call counts as its estimate
+                budget.reserved -= hold  # the second turn reserves its exact estimate
                 budget.settle(cost_guess, completion.cost_usd if completion else None)
         if settings.cache is not None:
             settings.cache.put(key, request.model, completion)
@@ -383,7 +402,8 @@ async def execute(
     async def one(item: WorkItem) -> None:
         nonlocal stopped
         request = item.request()
-        first = await call(item, request)
+        first = await call(item, request, _second_turn_bound(item.case, request)
+                           if budget is not None else None)
         if first is None:
             return
         completion, attempts, was_cached = first

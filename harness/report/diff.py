@@ -87,6 +87,14 @@ class DiffEntry:
     output_changed: bool
     text_diff: Markup | None
     href: str = ""  # the head result's drill-down, when the report has one
+    prompt: str | None = None  # the prompt variant (part of the pairing key)
+
+    @property
+    def label(self) -> str:
+        """``case`` or ``case[prompt=NAME]``, as ids and the rest of the report show it."""
+        from harness.results import case_label
+
+        return case_label(self.case_id, self.prompt)
 
 
 @dataclass(frozen=True)
@@ -176,6 +184,7 @@ def diff_runs(
             reason=_why(why_from) if why_from is not None else "",
             output_changed=changed, text_diff=markup,
             href=("#" + anchors[key]) if anchors and h is not None and key in anchors else "",
+            prompt=key[4],
         ))
     return BaselineDiff(
         base_run=base.run_id, head_run=head.run_id, gate=gate(base, head, budgets),
