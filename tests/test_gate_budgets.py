@@ -39,6 +39,13 @@ def test_suite_budgets_fail_the_gate_and_the_command_line_wins(
     # the command line overrides the suite's value
     assert main(["gate", "--baseline", "reports/base.json", "reports/head.json",
                  "--min-pass-rate", "0.75"]) == 0
+    # `run --baseline` gates and embeds the diff view, with the same verdict, in its report
+    openai_server.script = break_topics("topic0", "topic1", "topic2")
+    assert run(openai_server, "pr", "--baseline", "reports/base.json") == 1
+    html = (project / "reports" / "pr.html").read_text(encoding="utf-8")
+    assert "Changes since the baseline" in html
+    assert "below the suite&#39;s minimum 90%" in html
+    assert "New failures <span class=\"muted\">(1)</span>" in html  # topic2
 
 
 def test_suite_latency_budget(project: Path, openai_server: OpenAIServer,

@@ -693,7 +693,8 @@ def _comparison(log: RunLog) -> ComparisonView | None:
         return None
     from harness.compare import compare
 
-    c = compare([log], resamples=200)  # the report shows McNemar only: few resamples
+    # the report shows McNemar per suite and tag only: few resamples, no check slices
+    c = compare([log], resamples=200, checks=False)
     return ComparisonView(
         verdicts=c.verdicts,
         overall=_pair_rows([c.overall], "overall"),
@@ -906,7 +907,9 @@ def _drill_group(
     items: list[Drill] = []
     for r in ordered:
         anchor = anchors[id(r)]
-        checks = [
+        compact = compact_passed and r.status == "passed"
+        # a compact (passed) result shows no check verdicts: skip building them
+        checks = [] if compact else [
             CheckView(
                 label=_check_label(c.check, c.negate),
                 passed=c.passed,
@@ -919,7 +922,6 @@ def _drill_group(
         ]
         output: LongText | None = None
         same: RepeatLink | None = None
-        compact = compact_passed and r.status == "passed"
         if r.output and not compact:
             same = outputs.get(r.output) if len(r.output) >= _SAME_OUTPUT_MIN else None
             if same is None:
@@ -1000,9 +1002,14 @@ def _unshown_dropped(log: RunLog) -> RunLog:
     """The log without the outputs a compact report never shows: those of passed results
     (only their verdict and numbers appear). Masking is the slow part of a large render;
     this spares it the text nobody will see. (The diff view reads the unpruned logs.)"""
+    def unshown(r: CaseResult) -> CaseResult:
+        # a compact result shows its verdict and numbers: not its output, nor its checks'
+        # reasons and evidence (their names and verdicts stay: the tables count them)
+        return r.model_copy(update={"output": None, "checks": [
+            c.model_copy(update={"reason": "", "evidence": {}}) for c in r.checks]})
+
     return log.model_copy(update={"results": [
-        r if r.output is None or r.status != "passed" else r.model_copy(update={"output": None})
-        for r in log.results]})
+        unshown(r) if r.status == "passed" else r for r in log.results]})
 
 
 def _mask_results(results: list[CaseResult]) -> list[CaseResult]:
