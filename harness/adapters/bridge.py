@@ -27,7 +27,7 @@ class JudgeBridge:
         self.model = client.names[0]
         self.calls: list[Verdict] = []
 
-    async def structured(self, prompt: str, schema: type[M]) -> M:
+    async def structured(self, prompt: Any, schema: type[M]) -> M:
         """The judge's answer to ``prompt`` as an instance of ``schema``; JudgeError when
         the judge gives none (after its corrections) or cannot be reached."""
         parsed: dict[str, Any] = {}
@@ -39,7 +39,10 @@ class JudgeBridge:
 
         hint = json.dumps(schema.model_json_schema(), ensure_ascii=False)
         shape = VerdictShape(hint=hint, validate=validate)
-        (verdict,) = await self.client.verdicts([{"role": "user", "content": prompt}], shape)
+        # A library may hand over a structured prompt (deepeval's multimodal parts): the
+        # judge gets its text.
+        content = prompt if isinstance(prompt, str) else str(prompt)
+        (verdict,) = await self.client.verdicts([{"role": "user", "content": content}], shape)
         self.calls.append(verdict)
         if verdict.error is not None:
             raise JudgeError(verdict.error)
@@ -55,3 +58,15 @@ class JudgeBridge:
         u = self.usage()
         return Verdict(self.model, data or {}, error, u["calls"], u["cached_calls"],
                        u["prompt_tokens"], u["completion_tokens"], u["cost_usd"])
+
+
+def snake(name: str) -> str:
+    """A class name as a suite writes it: ``FactualCorrectness`` -> ``factual_correctness``,
+    ``GEval`` -> ``g_eval``, ``PIILeakage`` -> ``pii_leakage``."""
+    out = ""
+    for i, ch in enumerate(name):
+        if ch.isupper() and i and (not name[i - 1].isupper()
+                                   or (i + 1 < len(name) and name[i + 1].islower())):
+            out += "_"
+        out += ch.lower()
+    return out

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import inspect
 import os
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel
 
-from harness.adapters.bridge import JudgeBridge
+from harness.adapters.bridge import JudgeBridge, snake
 from harness.checks.registry import CheckInput
 
 QUIET_ENV = {
@@ -38,10 +39,16 @@ _quiet()
 
 import deepeval.metrics as _metrics  # noqa: E402  (the settings above are read at import)
 from deepeval.models import DeepEvalBaseLLM  # noqa: E402
+from deepeval.telemetry import NoopBackend, set_backend  # noqa: E402
 from deepeval.test_case import LLMTestCase, SingleTurnParams  # noqa: E402
 
+# deepeval may have been imported before harness set the switches above (its pytest
+# plugin loads it at pytest start): its settings follow the environment, but its
+# telemetry backend may already exist, so replace it with the no-op one.
+set_backend(NoopBackend())
 
-class JudgeModel(DeepEvalBaseLLM):
+
+class JudgeModel(DeepEvalBaseLLM):  # type: ignore[misc]  # untyped when not installed
     """deepeval's model interface, answered by one harness judge."""
 
     def __init__(self, bridge: JudgeBridge) -> None:
@@ -58,7 +65,7 @@ class JudgeModel(DeepEvalBaseLLM):
     def generate(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError("harness scores deepeval metrics asynchronously")
 
-    async def a_generate(self, prompt: str, schema: type[BaseModel] | None = None,
+    async def a_generate(self, prompt: Any, schema: type[BaseModel] | None = None,
                          **kwargs: Any) -> Any:
         if schema is None:
             raise TypeError("harness answers deepeval prompts that ask for a schema only")
@@ -71,26 +78,16 @@ def metrics() -> dict[str, type[Any]]:
     found: dict[str, type[Any]] = {}
     for name in getattr(_metrics, "__all__", []):
         cls = getattr(_metrics, name, None)
+        # Jev metrics run on Confident AI's hosted model: judges stay the run's own.
         if inspect.isclass(cls) and issubclass(cls, _metrics.BaseMetric) \
-                and cls is not _metrics.BaseMetric:
+                and cls is not _metrics.BaseMetric and not name.startswith("Jev"):
             found[name.lower().removesuffix("metric")] = cls
     return found
 
 
-def snake(name: str) -> str:
-    """``AnswerRelevancyMetric`` -> ``answer_relevancy``; ``GEval`` -> ``g_eval``."""
-    base = name.removesuffix("Metric")
-    out = ""
-    for i, ch in enumerate(base):
-        if ch.isupper() and i:
-            out += "_"
-        out += ch.lower()
-    return out
-
-
 def names() -> list[str]:
     """Every deepeval metric name a suite may write after ``deepeval:``."""
-    return sorted(snake(cls.__name__) for cls in metrics().values())
+    return sorted({snake(cls.__name__.removesuffix('Metric')) for cls in metrics().values()})
 
 
 def find(name: str) -> type[Any] | None:
@@ -129,7 +126,11 @@ async def score(name: str, options: Mapping[str, Any], reference: str | None,
     if "evaluation_params" in kwargs:
         kwargs["evaluation_params"] = params(list(kwargs["evaluation_params"]))
     try:
-        metric = cls(**kwargs)
+        with warnings.catch_warnings():
+            # deepeval 4 warns that hallucination now scores 1 = pass; harness says so in
+            # the check's description and records the score as it is
+            warnings.simplefilter("ignore", DeprecationWarning)
+            metric = cls(**kwargs)
     except TypeError as exc:
         raise ValueError(f"deepeval metric '{name}': {exc}") from None
     case = LLMTestCase(

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from harness.adapters.bridge import JudgeBridge
+from harness.adapters.bridge import JudgeBridge, snake
 from harness.checks.registry import CheckInput
 
 M = TypeVar("M", bound=BaseModel)
@@ -35,7 +35,7 @@ from ragas.metrics import collections  # noqa: E402
 _analytics.do_not_track.cache_clear()
 
 
-class JudgeLLM(InstructorBaseRagasLLM):
+class JudgeLLM(InstructorBaseRagasLLM):  # type: ignore[misc]  # untyped when not installed
     """ragas's LLM interface, answered by one harness judge."""
 
     def __init__(self, bridge: JudgeBridge) -> None:
@@ -59,20 +59,9 @@ def metrics() -> dict[str, type[Any]]:
     return found
 
 
-def snake(name: str) -> str:
-    """``FactualCorrectness`` -> ``factual_correctness`` (for messages and listings)."""
-    out = ""
-    for i, ch in enumerate(name):
-        if ch.isupper() and i and (not name[i - 1].isupper()
-                                   or (i + 1 < len(name) and name[i + 1].islower())):
-            out += "_"
-        out += ch.lower()
-    return out
-
-
 def names() -> list[str]:
     """Every ragas metric name a suite may write after ``ragas:``."""
-    return sorted(snake(cls.__name__) for cls in metrics().values())
+    return sorted({snake(cls.__name__) for cls in metrics().values()})
 
 
 def find(name: str) -> type[Any] | None:
