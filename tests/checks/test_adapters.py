@@ -14,8 +14,12 @@ from typing import Any
 
 import pytest
 
+from harness.checks.registry import CheckInput, build
 from harness.cli import main
+from harness.judge import JudgeClient
+from harness.providers.litellm_provider import LiteLLMProvider
 from harness.results import RunLog
+from harness.spec.models import ModelConfig
 from tests.openai_server import OpenAIServer, default_reply
 
 ANSWER = "Revenue was 1.2 million dollars in 2023. Profit doubled."
@@ -46,6 +50,8 @@ REPLIES = {
          "verdict": 1},
         {"statement": "Profit doubled.", "reason": "the context says profit fell",
          "verdict": 0}]},
+    "Decompose and break down each of the input sentences": {
+        "claims": ["Revenue was 1.2 million dollars in 2023.", "Profit doubled."]},
     "agrees with EACH context": {"verdicts": [
         {"verdict": "yes", "reason": "the revenue figure matches"},
         {"verdict": "no", "reason": "profit fell by 10 percent; it did not double"}]},
@@ -132,6 +138,33 @@ def test_ragas_and_deepeval_metrics_run_with_our_judge(
     assert openai_server.count == len(judge_calls) + 1  # plus the case's own call
 
 
+def test_factual_correctness_against_the_case_reference(
+        project: Path, openai_server: OpenAIServer, loopback_only: list[Any]) -> None:
+    pytest.importorskip("ragas", reason="needs harness[ragas] (tox's tests env has it)")
+    (project / "fact.suite.yaml").write_text(
+        "suite: fact\nprompt: hi\ncases:\n  - id: a\n"
+        "    vars: {reference: 'Revenue was 1.2 million dollars in 2023.'}\n    expect:\n"
+        "      - ragas:factual_correctness: {mode: precision, threshold: 0.4}\n"
+        "      - ragas:factual_correctness: {mode: precision, threshold: 0.6, "
+        "reference: 'Profit fell.'}\n")
+    openai_server.script = judge_script
+    code = main(["run", "fact.suite.yaml", "-m", "openai/mock-a", "--api-base",
+                 openai_server.base_url, "--judge", "openai/judge-a", "-q", "--no-cache"])
+    assert loopback_only == []
+    assert code == 1
+    first, second = RunLog.read(project / "reports" / "fact.json").results[0].checks
+    # precision: 1 of the output's 2 claims is inferred from the reference -> 0.5
+    assert first.score == pytest.approx(0.5) and first.passed
+    assert second.score == pytest.approx(0.5) and not second.passed
+    assert first.evidence["metric"] == {"library": "ragas", "name": "factual_correctness",
+                                        "mode": "precision"}
+    nli = [b["messages"][-1]["content"] for b in openai_server.requests
+           if "judge the faithfulness" in b["messages"][-1]["content"]]
+    assert len(nli) == 2  # precision: only the output's claims are verified
+    # one check verified against the case's reference var, the other against its own
+    assert sum("Profit fell." in p for p in nli) == 1
+
+
 def test_adapter_judge_calls_are_cached(project: Path, openai_server: OpenAIServer,
                                         loopback_only: list[Any]) -> None:
     pytest.importorskip("ragas", reason="needs harness[ragas] (tox's tests env has it)")
@@ -162,6 +195,21 @@ def test_any_metric_by_name_and_a_misspelled_one(project: Path, openai_server: O
     assert "named.suite.yaml:8: case 'a': unknown check 'deepeval:halucination'" in err
     assert "Did you mean 'deepeval:hallucination'?" in err
     assert ":7:" not in err  # the class name resolves
+
+
+def test_a_metric_that_needs_embeddings_says_so(openai_server: OpenAIServer) -> None:
+    pytest.importorskip("ragas", reason="needs harness[ragas] (tox's tests env has it)")
+    result = build("ragas:answer_relevancy", {})(CheckInput(
+        output="Paris.", messages=({"role": "user", "content": "Capital of France?"},),
+        judge=_judge(openai_server)))
+    assert result.error is not None and result.score is None and not result.passed
+    assert "needs an embedding model, which harness does not provide" in result.error
+    assert openai_server.count == 0
+
+
+def _judge(server: OpenAIServer) -> JudgeClient:
+    return JudgeClient(LiteLLMProvider(), [ModelConfig(id="openai/judge-a",
+                                                       api_base=server.base_url)])
 
 
 class _Block(importlib.abc.MetaPathFinder):
@@ -208,15 +256,9 @@ def test_missing_extra_points_at_the_line_with_the_install_command(
 
 def test_a_missing_extra_at_run_time_is_a_check_error_never_a_verdict(
         missing: str, openai_server: OpenAIServer) -> None:
-    from harness.checks.registry import CheckInput, build
-    from harness.judge import JudgeClient
-    from harness.providers.litellm_provider import LiteLLMProvider
-    from harness.spec.models import ModelConfig
-
     name = "ragas:faithfulness" if missing == "ragas" else "deepeval:hallucination"
-    client = JudgeClient(LiteLLMProvider(), [ModelConfig(id="openai/judge-a",
-                                                         api_base=openai_server.base_url)])
-    result = build(name, {})(CheckInput(output="x", context=("doc",), judge=client))
+    result = build(name, {})(CheckInput(output="x", context=("doc",),
+                                        judge=_judge(openai_server)))
     assert result.error is not None and not result.passed and result.score is None
     assert f"pip install 'harness[{missing}]'" in result.error
     assert openai_server.count == 0
