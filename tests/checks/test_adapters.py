@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,13 @@ REPLIES = {
 }
 
 
+def needs(library: str) -> None:
+    """Skip unless the extra is installed, without importing it: the adapter must be the
+    first to import the library (it switches telemetry off before)."""
+    if find_spec(library) is None:
+        pytest.skip(f"needs harness[{library}] (tox's tests env installs it)")
+
+
 def judge_script(body: dict[str, Any]) -> str:
     if body["model"] == "mock-a":
         return ANSWER
@@ -99,14 +107,20 @@ def loopback_only(openai_server: OpenAIServer, monkeypatch: pytest.MonkeyPatch) 
 
 def test_ragas_and_deepeval_metrics_run_with_our_judge(
         project: Path, openai_server: OpenAIServer, loopback_only: list[Any]) -> None:
-    pytest.importorskip("ragas", reason="needs harness[ragas] (tox's tests env has it)")
-    pytest.importorskip("deepeval", reason="needs harness[deepeval] (tox's tests env has it)")
+    needs("ragas")
+    needs("deepeval")
     (project / "adapted.suite.yaml").write_text(SUITE)
     openai_server.script = judge_script
     code = main(["run", "adapted.suite.yaml", "-m", "openai/mock-a", "--api-base",
                  openai_server.base_url, "--judge", "openai/judge-a", "-q", "--no-cache"])
     log = RunLog.read(project / "reports" / "adapted.json")
     assert loopback_only == [], f"something reached for the network: {loopback_only}"
+    assert not (project / ".deepeval").exists()  # no state left in the user's project
+    # Telemetry that would be sent later (at exit, from a thread) is off, not just unsent.
+    from deepeval.telemetry import NoopBackend, get_backend
+    from ragas._analytics import do_not_track
+
+    assert isinstance(get_backend(), NoopBackend) and do_not_track()
     assert code == 1
     (result,) = log.results
     assert result.status == "failed"
@@ -140,7 +154,7 @@ def test_ragas_and_deepeval_metrics_run_with_our_judge(
 
 def test_factual_correctness_against_the_case_reference(
         project: Path, openai_server: OpenAIServer, loopback_only: list[Any]) -> None:
-    pytest.importorskip("ragas", reason="needs harness[ragas] (tox's tests env has it)")
+    needs("ragas")
     (project / "fact.suite.yaml").write_text(
         "suite: fact\nprompt: hi\ncases:\n  - id: a\n"
         "    vars: {reference: 'Revenue was 1.2 million dollars in 2023.'}\n    expect:\n"
@@ -167,7 +181,7 @@ def test_factual_correctness_against_the_case_reference(
 
 def test_adapter_judge_calls_are_cached(project: Path, openai_server: OpenAIServer,
                                         loopback_only: list[Any]) -> None:
-    pytest.importorskip("ragas", reason="needs harness[ragas] (tox's tests env has it)")
+    needs("ragas")
     only_ragas = SUITE.split("      - deepeval:hallucination")[0]
     (project / "adapted.suite.yaml").write_text(only_ragas)
     openai_server.script = judge_script
@@ -185,7 +199,7 @@ def test_adapter_judge_calls_are_cached(project: Path, openai_server: OpenAIServ
 
 def test_any_metric_by_name_and_a_misspelled_one(project: Path, openai_server: OpenAIServer,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip("deepeval", reason="needs harness[deepeval] (tox's tests env has it)")
+    needs("deepeval")
     (project / "named.suite.yaml").write_text(
         "suite: named\njudge: openai/judge-a\nprompt: hi\ncases:\n  - id: a\n    expect:\n"
         "      - deepeval:HallucinationMetric: {}\n      - deepeval:halucination: {}\n")
@@ -198,7 +212,7 @@ def test_any_metric_by_name_and_a_misspelled_one(project: Path, openai_server: O
 
 
 def test_a_metric_that_needs_embeddings_says_so(openai_server: OpenAIServer) -> None:
-    pytest.importorskip("ragas", reason="needs harness[ragas] (tox's tests env has it)")
+    needs("ragas")
     result = build("ragas:answer_relevancy", {})(CheckInput(
         output="Paris.", messages=({"role": "user", "content": "Capital of France?"},),
         judge=_judge(openai_server)))
