@@ -35,7 +35,7 @@ from ragas.metrics import collections  # noqa: E402
 _analytics.do_not_track.cache_clear()
 
 
-class JudgeLLM(InstructorBaseRagasLLM):  # type: ignore[misc]  # untyped when not installed
+class JudgeLLM(InstructorBaseRagasLLM):  # type: ignore[misc, unused-ignore]  # Any if missing
     """ragas's LLM interface, answered by one harness judge."""
 
     def __init__(self, bridge: JudgeBridge) -> None:
