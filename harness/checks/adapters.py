@@ -80,7 +80,11 @@ def metric_check(library: Library, metric: str, threshold: float, judges: list[s
                     error=f"{name} failed with judge {bridge.model}: "
                           f"{type(exc).__name__}: {exc}"))
                 continue
-            value = min(1.0, max(0.0, value))
+            if not 0.0 <= value <= 1.0:  # a rubric metric scored 1..5: no share to compare
+                verdicts.append(bridge.verdict(error=(
+                    f"{name} scored {value:g}, outside 0..1; harness compares scores from 0 "
+                    f"to 1 with 'threshold'")))
+                continue
             verdicts.append(bridge.verdict({"score": value, "reason": why or ""}))
         result = _combine(name, verdicts, threshold, f"{name} score")
         if result.error is None:
