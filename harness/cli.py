@@ -290,11 +290,13 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_checks(args: argparse.Namespace) -> int:
-    from harness.checks.registry import registry
+    from harness.checks.registry import namespaces, registry
 
     for name, definition in sorted(registry().items()):
         params = ", ".join(definition.params)
         print(f"{name:16} ({params})\n    {definition.description}")
+    for ns in namespaces().values():
+        print(f"{ns.example:16} (threshold, judges, reference, options)\n    {ns.description}")
     return EXIT_OK
 
 

@@ -33,6 +33,7 @@ BUILTIN_MODULES = (
     "harness.checks.judge",
     "harness.checks.bias",
     "harness.checks.choice",
+    "harness.checks.adapters",
 )
 PLUGIN_GROUP = "harness.checks"
 
@@ -98,6 +99,9 @@ class CheckDef:
     needs_judge: bool = False
     failure_mode: FailureMode = DEFAULT_MODE  # what its failure says (harness/failures.py)
     negated_failure_mode: FailureMode | None = None  # when negated; None: the same
+    # Optional libraries the check imports when it runs, and the extra that installs them.
+    requires: tuple[str, ...] = ()
+    extra: str | None = None
 
     @property
     def params(self) -> list[str]:
@@ -114,6 +118,38 @@ class CheckArgsError(ValueError):
 
 _REGISTRY: dict[str, CheckDef] = {}
 _loaded = False
+
+
+@dataclass(frozen=True)
+class Namespace:
+    """Checks named ``PREFIX:NAME`` that are built on demand, such as a library's metrics
+    (``ragas:answer_accuracy``). ``resolve`` returns the definition for NAME or raises
+    CheckArgsError (with a did-you-mean); it is called only when a suite names such a check,
+    so a library behind it is never imported to list or load other checks."""
+
+    prefix: str
+    resolve: Callable[[str], CheckDef]
+    description: str
+    example: str  # a name to show in listings: 'ragas:<metric>'
+
+
+_NAMESPACES: dict[str, Namespace] = {}
+_RESOLVED: dict[str, CheckDef] = {}
+
+
+def namespace(prefix: str, resolve: Callable[[str], CheckDef], description: str,
+              example: str) -> None:
+    """Register a namespace: ``get('PREFIX:NAME')`` asks ``resolve(NAME)`` for any NAME
+    not registered under its full name."""
+    if ":" in prefix:
+        raise ValueError(f"namespace {prefix!r} must not contain ':'")
+    _NAMESPACES[prefix] = Namespace(prefix, resolve, description, example)
+
+
+def namespaces() -> Mapping[str, Namespace]:
+    """Every registered namespace, by prefix."""
+    _ensure_loaded()
+    return _NAMESPACES
 
 
 def _args_model(name: str, factory: Factory) -> type[BaseModel]:
@@ -144,6 +180,8 @@ def check(
     needs_judge: bool = False,
     failure_mode: FailureMode = DEFAULT_MODE,
     negated_failure_mode: FailureMode | None = None,
+    requires: tuple[str, ...] = (),
+    extra: str | None = None,
 ) -> Callable[[Factory], Factory]:
     """Register a check factory under ``name`` (the YAML key).
 
@@ -153,6 +191,8 @@ def check(
     ``needs_judge`` makes the loader require a judge model for suites that use it;
     ``failure_mode`` is the kind of mistake its failure means (``harness.failures.MODES``;
     evidence may refine it), ``negated_failure_mode`` the kind when it is negated.
+    ``requires`` names optional modules the check imports when it runs, installed by
+    ``pip install 'harness[EXTRA]'`` (the loader reports a missing one with that hint).
     The factory may return an ``async def`` function (awaited by the runner).
     """
 
@@ -162,23 +202,48 @@ def check(
         for mode in (failure_mode, negated_failure_mode):
             if mode is not None and not is_mode(mode):
                 raise ValueError(f"check {name!r}: unknown failure mode {mode!r}")
-        doc = inspect.getdoc(factory) or ""
-        _REGISTRY[name] = CheckDef(
-            name=name,
-            factory=factory,
-            description=doc.split("\n\n")[0].replace("\n", " "),
-            higher_is_better=higher_is_better,
-            shorthand=shorthand,
-            path_args=path_args,
-            examples=examples,
-            args_model=_args_model(name, factory),
-            needs_judge=needs_judge,
-            failure_mode=failure_mode,
-            negated_failure_mode=negated_failure_mode,
-        )
+        _REGISTRY[name] = definition(
+            name, factory, higher_is_better=higher_is_better, shorthand=shorthand,
+            path_args=path_args, examples=examples, needs_judge=needs_judge,
+            requires=requires, extra=extra, failure_mode=failure_mode,
+            negated_failure_mode=negated_failure_mode)
         return factory
 
     return register
+
+
+def definition(
+    name: str,
+    factory: Factory,
+    *,
+    higher_is_better: bool = True,
+    shorthand: str | None = None,
+    path_args: tuple[str, ...] = (),
+    examples: tuple[dict[str, Any], ...] = ({},),
+    needs_judge: bool = False,
+    requires: tuple[str, ...] = (),
+    extra: str | None = None,
+    failure_mode: FailureMode = DEFAULT_MODE,
+    negated_failure_mode: FailureMode | None = None,
+) -> CheckDef:
+    """A check definition for ``factory``, without registering it (a namespace's resolver
+    builds its checks with this)."""
+    doc = inspect.getdoc(factory) or ""
+    return CheckDef(
+        name=name,
+        factory=factory,
+        description=doc.split("\n\n")[0].replace("\n", " "),
+        higher_is_better=higher_is_better,
+        shorthand=shorthand,
+        path_args=path_args,
+        examples=examples,
+        args_model=_args_model(name, factory),
+        needs_judge=needs_judge,
+        requires=requires,
+        extra=extra,
+        failure_mode=failure_mode,
+        negated_failure_mode=negated_failure_mode,
+    )
 
 
 def _ensure_loaded() -> None:
@@ -205,9 +270,38 @@ def get(name: str) -> CheckDef:
     checks = registry()
     if name in checks:
         return checks[name]
+    prefix, sep, rest = name.partition(":")
+    if sep and prefix in _NAMESPACES:
+        if name not in _RESOLVED:
+            if not rest.strip():
+                raise CheckArgsError(f"check '{name}' names no metric",
+                                     f"write it as {_NAMESPACES[prefix].example}")
+            _RESOLVED[name] = _NAMESPACES[prefix].resolve(rest)
+        return _RESOLVED[name]
     guess = did_you_mean(name, checks)
     hint = f"Did you mean '{guess}'?" if guess else "run 'harness checks' to list them"
     raise CheckArgsError(f"unknown check '{name}'", hint)
+
+
+def missing_requirement(definition: CheckDef) -> CheckArgsError | None:
+    """The error to report when a module ``definition`` requires is not installed.
+
+    Looked up without importing it, so loading a suite stays quick; the check imports the
+    module itself when it first runs.
+    """
+    from importlib.util import find_spec
+
+    for module in definition.requires:
+        try:
+            found = find_spec(module) is not None
+        except (ImportError, ValueError):  # a parent package that fails, a broken entry
+            found = False
+        if not found:
+            extra = definition.extra or module
+            return CheckArgsError(
+                f"check '{definition.name}' needs the optional package '{module}', "
+                f"which is not installed", f"pip install 'harness[{extra}]'")
+    return None
 
 
 @dataclass(frozen=True)

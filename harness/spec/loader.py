@@ -14,7 +14,14 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from harness.checks.registry import BoundCheck, CheckArgsError, build, get, normalize_args
+from harness.checks.registry import (
+    BoundCheck,
+    CheckArgsError,
+    build,
+    get,
+    missing_requirement,
+    normalize_args,
+)
 from harness.errors import Problem, SuiteError, did_you_mean
 from harness.spec.models import Case, ContextFile, Dataset, Defaults, ModelConfig, Suite
 from harness.spec.templating import RenderError, render
@@ -520,6 +527,9 @@ def _build_check(
     name = str(name)
     try:
         definition = get(name)
+        missing = missing_requirement(definition)
+        if missing is not None:
+            raise missing
         args, negate = normalize_args(definition, _render_args(raw, variables))
         args = {k: _resolve_path(v, file, root) if k in definition.path_args else v
                 for k, v in args.items()}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.checks.registry import registry
+from harness.checks.registry import namespaces, registry
 
 SUITE_SCHEMA_ID = "urn:harness:suite:v1"
 
@@ -28,7 +28,31 @@ def _check_schemas() -> list[dict[str, Any]]:
             "required": [name],
             "additionalProperties": False,
         })
+    for prefix, ns in sorted(namespaces().items()):
+        # 'ragas:<metric>': any metric of the library, checked by name when the suite loads
+        items.append({
+            "type": "object",
+            "description": ns.description,
+            "propertyNames": {"pattern": f"^{prefix}:[A-Za-z][A-Za-z0-9_]*$"},
+            "additionalProperties": _generic_args(),
+            "minProperties": 1,
+            "maxProperties": 1,
+        })
     return items
+
+
+def _generic_args() -> dict[str, Any]:
+    return {"anyOf": [{"type": "null"}, {
+        "type": "object",
+        "properties": {
+            "threshold": {"type": "number", "minimum": 0, "maximum": 1},
+            "judges": {"type": "array", "items": {"type": "string"}},
+            "reference": {"type": "string"},
+            "options": {"type": "object"},
+            "negate": {"type": "boolean", "description": "Pass when the check fails."},
+        },
+        "additionalProperties": False,
+    }]}
 
 
 def suite_schema() -> dict[str, Any]:
@@ -37,6 +61,10 @@ def suite_schema() -> dict[str, Any]:
 
     schema = Suite.model_json_schema(by_alias=True)
     check_item = {"anyOf": [*_check_schemas(), {"type": "string", "enum": sorted(registry())}]}
+    if namespaces():
+        names = "|".join(sorted(namespaces()))
+        check_item["anyOf"].append(
+            {"type": "string", "pattern": f"^({names}):[A-Za-z][A-Za-z0-9_]*$"})
     defs = schema.setdefault("$defs", {})
     defs["Check"] = check_item
     ref = {"type": "array", "items": {"$ref": "#/$defs/Check"}}
