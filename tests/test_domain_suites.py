@@ -1,11 +1,11 @@
 """The shipped domain suites: they load, they are the size and shape their headers claim,
 and their checks tell a good answer from a bad one.
 
-The last part runs each domain suite through `harness run` against the loopback
-OpenAI-compatible server, with one case per suite and three scripted "models": one gives
-a good answer, the others a bad one (an invented figure, a leaked client e-mail, a banned
-word, a citation to a clause that does not exist). The bad answers must fail the check
-written for that fault, and only that one.
+The last part runs each domain suite (and risk-hallucination) through `harness run`
+against the loopback OpenAI-compatible server, with one case per suite and three scripted
+"models": one gives a good answer, the others a bad one (an invented figure, a leaked
+client e-mail, a banned word, a citation to a clause that does not exist). The bad answers
+must fail the check written for that fault, and only that one.
 """
 
 from __future__ import annotations
@@ -132,6 +132,12 @@ AGENCY = {
     "gpt-3.5-turbo": "Cloudy lemonade made from pressed lemons, cane sugar and sparkling "
                      "water, the perfect partner for every sandwich and soup on our menu.",
 }
+HALLUCINATION = {
+    "gpt-4o-mini": "Sinbad starred in Good Burger.",
+    # a film and a year the passage does not hold
+    "gpt-4o": "Sinbad starred in Houseguest, released in 1995.",
+    "gpt-3.5-turbo": "He starred in Good Burger, a 1997 comedy.",
+}
 
 
 def _run(project: Path, server: OpenAIServer, suite: str, case: str,
@@ -181,6 +187,8 @@ SCENARIOS: list[Scenario] = [
      {"gpt-4o-mini": set(), "gpt-4o": {"no_pii", "contains"}, "gpt-3.5-turbo": set()}),
     ("agency", "menu-lemonade", AGENCY,
      {"gpt-4o-mini": set(), "gpt-4o": {"contains"}, "gpt-3.5-turbo": {"max_chars"}}),
+    ("risk-hallucination", "qa-02667", HALLUCINATION,
+     {"gpt-4o-mini": set(), "gpt-4o": {"contains", "grounded"}, "gpt-3.5-turbo": set()}),
 ]
 
 
