@@ -76,6 +76,10 @@ def _samples(results: Iterable[CaseResult]) -> _Samples:
             attribute = r.variant.get("attribute", "")
             if r.variant.get("list") not in (None, "inline"):  # name (names.gender)
                 attribute = f"{attribute} ({r.variant['list']})"
+            elif r.variant.get("list") is None:
+                # a dataset's own variant column: its groups mean something in its suite
+                # only (WinoBias pro/anti, Winogender male/female/neutral are both 'variant')
+                attribute = f"{attribute} ({r.suite})"
             key = (_who(r), attribute, measure)
             out[key][(r.suite, r.group, r.repeat)].append((r.variant.get("group", ""), value))
     return out

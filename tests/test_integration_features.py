@@ -217,3 +217,36 @@ def test_help_imports_no_module_the_run_needs_first() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_dataset_variants_of_two_suites_are_not_pooled_into_one_gap(
+    project: Path, openai_server: OpenAIServer
+) -> None:
+    import json
+
+    from harness.bias import counterfactual_gaps
+
+    # both suites name their variant column 'variant', with different groups
+    for suite, groups in (("wino", ("pro", "anti")), ("gender", ("male", "female"))):
+        rows = [{"id": f"{suite}{n}-{g}", "pair": f"{suite}{n}", "variant": g,
+                 "text": f"{g} story {n}"} for n in range(3) for g in groups]
+        (project / f"{suite}.jsonl").write_text(
+            "".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        (project / f"{suite}.suite.yaml").write_text(f"""\
+suite: {suite}
+defaults: {{timeout: 10}}
+prompt: "{{{{ text }}}}: yes or no?"
+dataset:
+  path: {suite}.jsonl
+  id: id
+  group: pair
+  variant: variant
+  expect: [{{consistent_across: {{measure: decision}}}}]
+""", encoding="utf-8")
+    openai_server.script = lambda body: "no" if "anti" in last_user_message(body) else "yes"
+    main(["run", "wino.suite.yaml", "gender.suite.yaml", "-m", "openai/mock-a",
+          "--api-base", openai_server.base_url, "-q", "--no-cache", "--name", "both"])
+    gaps = counterfactual_gaps(RunLog.read("reports/both.json").results, n_boot=50,
+                               n_perm=50)
+    assert sorted((sorted(g.means), g.gap) for g in gaps) == [
+        (["anti", "pro"], 1.0), (["female", "male"], 0.0)]
