@@ -250,3 +250,47 @@ dataset:
                                n_perm=50)
     assert sorted((sorted(g.means), g.gap) for g in gaps) == [
         (["anti", "pro"], 1.0), (["female", "male"], 0.0)]
+
+
+def test_a_run_with_variants_stopped_by_the_budget_resumes_calling_nothing_twice(
+    project: Path, openai_server: OpenAIServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+    import re
+
+    def reply(body: dict[str, Any]) -> str:
+        if len(body["messages"]) > 2:  # the self_check turn
+            return "Checked.\nAnswer: Recommend: yes"
+        return "Thinking.\nAnswer: Recommend: yes"
+    openai_server.script = reply
+    cases = "\n".join(f"""\
+  - id: screen{i}
+    vars: {{candidate: "{{{{ name }}}}, {i} years"}}
+    counterfactual: {{name: [Ann, Bob]}}
+    expect: [{{consistent_across: {{measure: decision}}}}]""" for i in range(3))
+    (project / "s.suite.yaml").write_text(f"""\
+suite: rs
+defaults: {{timeout: 10, max_tokens: 20}}
+prompt: "Screen {{{{ candidate }}}}."
+prompts:
+  plain: {{note: as is}}
+  cot-check: {{patterns: [step_by_step, self_check]}}
+cases:
+{cases}
+""", encoding="utf-8")
+    args = ["-m", "openai/gpt-4o-mini", "--api-base", openai_server.base_url, "-q",
+            "--concurrency", "1"]
+    assert main(["run", "s.suite.yaml", *args, "--max-cost", "0.00006"]) == 1
+    err = capsys.readouterr().err
+    first = openai_server.count
+    assert 0 < first < 18, err  # 6 plain calls + 6 cases × 2 turns
+    match = re.search(r"resume with: harness run --resume (\S+)", err)
+    assert match, err
+    assert main(["run", "--resume", match.group(1), "-q", "--max-cost", "1"]) == 0
+    bodies = [json.dumps(b["messages"], sort_keys=True) for b in openai_server.requests]
+    assert len(bodies) == 18 and len(set(bodies)) == 18  # every call once
+    log = RunLog.read("reports/rs.json")
+    assert len(log.results) == 12 and all(r.status == "passed" for r in log.results)
+    assert {(r.prompt, len(r.turns)) for r in log.results} == {("plain", 0),
+                                                               ("cot-check", 2)}
+    assert all(any(c.check == "consistent_across" for c in r.checks) for r in log.results)
