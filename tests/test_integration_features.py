@@ -332,3 +332,38 @@ prompts:
         # baseline variant's group is another group and costs nothing here
         assert server.count == 2
     result.assert_outcomes(failed=1, deselected=3)
+
+
+def test_dry_run_counts_both_self_check_turns_and_their_cache(
+    project: Path, openai_server: OpenAIServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import re
+
+    openai_server.script = lambda body: "Fine."
+    (project / "s.suite.yaml").write_text("""\
+suite: dr
+defaults: {timeout: 10, max_tokens: 20}
+prompt: "Summarise {{ topic }}."
+prompts:
+  plain: {note: as is}
+  revise: {patterns: [self_check]}
+cases:
+  - {id: c0, vars: {topic: refunds}}
+  - {id: c1, vars: {topic: returns}}
+""", encoding="utf-8")
+    args = ["run", "s.suite.yaml", "-m", "openai/gpt-4o-mini", "--api-base",
+            openai_server.base_url, "-q"]
+
+    def row() -> tuple[int, int, int]:
+        assert main([*args, "--dry-run"]) == 0
+        out = capsys.readouterr().out
+        m = re.search(r"^openai/gpt-4o-mini\s+(\d+)\s+(\d+)\s+\d+\s+(\d+)", out, re.MULTILINE)
+        assert m, out
+        return int(m.group(1)), int(m.group(2)), int(m.group(3))
+
+    # 2 plain calls + 2 cases × 2 turns; every call may answer max_tokens (20)
+    assert row() == (6, 0, 6 * 20)
+    main(args)
+    assert openai_server.count == 6
+    capsys.readouterr()
+    assert row()[:2] == (6, 6)
