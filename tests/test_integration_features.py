@@ -367,3 +367,29 @@ cases:
     assert openai_server.count == 6
     capsys.readouterr()
     assert row()[:2] == (6, 6)
+
+
+def test_the_report_masks_personal_data_in_the_checked_answer_and_turns(
+    project: Path, openai_server: OpenAIServer
+) -> None:
+    from harness.report.html import render_html
+
+    email = "jane.doe@example.com"
+    openai_server.script = lambda body: f"Looking it up.\nAnswer: write to {email}"
+    (project / "s.suite.yaml").write_text("""\
+suite: pii
+defaults: {timeout: 10}
+prompt: "Who handles refunds?"
+prompts:
+  cot-check: {patterns: [step_by_step, self_check]}
+cases:
+  - id: c0
+    expect: [{contains: refunds}]
+""", encoding="utf-8")
+    run(openai_server, "s.suite.yaml", "--no-cache")
+    log = RunLog.read("reports/pii.json")
+    [result] = log.results
+    assert result.answer == f"write to {email}"  # the RunLog keeps what was said
+    html = render_html(log)
+    assert "checked answer" in html
+    assert email not in html
