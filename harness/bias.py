@@ -75,7 +75,14 @@ def _samples(results: Iterable[CaseResult]) -> _Samples:
                                    c.args.get("answer"))[0]
             if value is None:
                 continue
+            dataset_column = "list" not in r.variant and "," not in r.variant.get(
+                "attribute", "")
             for attribute, label, rest in _axes(r.variant):
+                if dataset_column:
+                    # a dataset's own variant column: its groups mean something in its suite
+                    # only (WinoBias pro/anti, Winogender male/female/neutral are both
+                    # 'variant')
+                    attribute = f"{attribute} ({r.suite})"
                 out[(_who(r), attribute, measure)][(r.suite, r.group, r.repeat, rest)].append(
                     (label, value))
     return out

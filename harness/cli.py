@@ -427,8 +427,10 @@ def _warn_unpriced_judges(judges: Sequence[str]) -> None:
 
 def _dry_run(options: Any, items: Sequence[Any] | None) -> int:
     """Calls, tokens and cost per model, estimated offline; nothing is sent."""
+    from dataclasses import replace
+
     from harness.cost import estimate
-    from harness.runner import plan
+    from harness.runner import plan, second_turn_bound
     from harness.session import load_suites, select
     from harness.store import ResponseCache, request_key
 
@@ -446,9 +448,20 @@ def _dry_run(options: Any, items: Sequence[Any] | None) -> int:
                                                 "priced": True})
         row["calls"] += 1
         key = request_key(request, item.repeat, item.case.prompt)
-        if cache is not None and cache.get(key) is not None:
+        hit = cache.get(key) if cache is not None else None
+        if hit is not None:
             row["cached"] += 1
-            continue
+            second = second_turn_bound(item.case, request, answer=hit.text or "")
+            if second is None:
+                continue
+            # self_check after a cached first answer: the second turn is known exactly
+            row["calls"] += 1
+            if cache is not None and cache.get(
+                    request_key(second, item.repeat, item.case.prompt)) is not None:
+                row["cached"] += 1
+                continue
+            request = second
+            item = replace(item, case=replace(item.case, revise=None))
         est = estimate(request)
         row["prompt"] += est.prompt_tokens
         row["completion"] += est.max_completion_tokens
@@ -457,9 +470,21 @@ def _dry_run(options: Any, items: Sequence[Any] | None) -> int:
         else:
             row["low"] += est.min_cost
             row["high"] += est.max_cost
+        shortest = second_turn_bound(item.case, request, answer="")
+        if shortest is not None:  # self_check: a second call, after an answer of 0 to max
+            row["calls"] += 1
+            low, high = estimate(shortest), estimate(second_turn_bound(item.case, request)
+                                                     or shortest)
+            row["prompt"] += low.prompt_tokens
+            row["completion"] += high.max_completion_tokens
+            if low.min_cost is None or high.max_cost is None:
+                row["priced"] = False
+            else:
+                row["low"] += low.min_cost
+                row["high"] += high.max_cost
     if cache is not None:
         cache.close()
-    print(f"dry run: {len(items)} calls, nothing sent\n")
+    print(f"dry run: {sum(row['calls'] for row in rows.values())} calls, nothing sent\n")
     header = f"{'model':28} {'calls':>6} {'cached':>7} {'prompt tok':>11} " \
              f"{'≤ completion tok':>17} {'est. cost':>22}"
     print(header)

@@ -292,7 +292,9 @@ def _group_siblings(todo: list[CaseItem], done: dict[Any, Any],
     """The not-yet-computed variants of the counterfactual groups ``todo`` touches (same
     model and repeat), so a group check sees every variant, even when ``-k`` or an xdist
     worker split the group (those siblings are computed but not reported here)."""
-    keys = {(i.work.suite.name, i.work.case.group, i.work.model.name, i.work.repeat)
+    # the prompt variant too: each variant's group is judged on its own (harness.groups)
+    keys = {(i.work.suite.name, i.work.case.group, i.work.model.name, i.work.repeat,
+             i.work.case.prompt)
             for i in todo if i.work.case.group is not None and i.work.case.group_checks}
     if not keys:
         return []
@@ -304,7 +306,7 @@ def _group_siblings(todo: list[CaseItem], done: dict[Any, Any],
             continue
         chosen.add(item.work.key)
         w = item.work
-        if (w.suite.name, w.case.group, w.model.name, w.repeat) in keys:
+        if (w.suite.name, w.case.group, w.model.name, w.repeat, w.case.prompt) in keys:
             siblings.append(item)
     return siblings
 

@@ -276,16 +276,19 @@ def _result(
     )
 
 
-def _second_turn_bound(case: CaseSpec, request: Request) -> Request | None:
-    """self_check: the second turn as large as it can be (a first answer of max_tokens),
-    so a case starts only when both of its turns fit the budget; a first answer paid for
-    and then left without its second turn would be money spent on nothing."""
+def second_turn_bound(case: CaseSpec, request: Request,
+                      answer: str | None = None) -> Request | None:
+    """self_check: the second turn after ``answer``, by default as large as it can be (a
+    first answer of max_tokens), so a case starts only when both of its turns fit the
+    budget (a first answer paid for and then left without its second turn would be money
+    spent on nothing) and ``--dry-run`` counts both turns. None without self_check."""
     if case.revise is None:
         return None
     # 4096: harness.cost.DEFAULT_MAX_TOKENS (not imported: it loads the price table)
     longest = "x " * int(request.params.get("max_tokens") or 4096)
     return replace(request, messages=(*request.messages,
-                                      {"role": "assistant", "content": longest},
+                                      {"role": "assistant",
+                                       "content": longest if answer is None else answer},
                                       {"role": "user", "content": case.revise}))
 
 
@@ -402,7 +405,7 @@ async def execute(
     async def one(item: WorkItem) -> None:
         nonlocal stopped
         request = item.request()
-        first = await call(item, request, _second_turn_bound(item.case, request)
+        first = await call(item, request, second_turn_bound(item.case, request)
                            if budget is not None else None)
         if first is None:
             return

@@ -14,6 +14,8 @@ from harness.providers.litellm_provider import load_litellm
 from harness.results import RunLog
 from tests.openai_server import OpenAIServer, last_user_message
 
+pytest_plugins = ["pytester"]
+
 
 @pytest.fixture(scope="module", autouse=True)
 def _litellm_imported() -> None:
@@ -217,3 +219,177 @@ def test_help_imports_no_module_the_run_needs_first() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_dataset_variants_of_two_suites_are_not_pooled_into_one_gap(
+    project: Path, openai_server: OpenAIServer
+) -> None:
+    import json
+
+    from harness.bias import counterfactual_gaps
+
+    # both suites name their variant column 'variant', with different groups
+    for suite, groups in (("wino", ("pro", "anti")), ("gender", ("male", "female"))):
+        rows = [{"id": f"{suite}{n}-{g}", "pair": f"{suite}{n}", "variant": g,
+                 "text": f"{g} story {n}"} for n in range(3) for g in groups]
+        (project / f"{suite}.jsonl").write_text(
+            "".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        (project / f"{suite}.suite.yaml").write_text(f"""\
+suite: {suite}
+defaults: {{timeout: 10}}
+prompt: "{{{{ text }}}}: yes or no?"
+dataset:
+  path: {suite}.jsonl
+  id: id
+  group: pair
+  variant: variant
+  expect: [{{consistent_across: {{measure: decision}}}}]
+""", encoding="utf-8")
+    openai_server.script = lambda body: "no" if "anti" in last_user_message(body) else "yes"
+    main(["run", "wino.suite.yaml", "gender.suite.yaml", "-m", "openai/mock-a",
+          "--api-base", openai_server.base_url, "-q", "--no-cache", "--name", "both"])
+    gaps = counterfactual_gaps(RunLog.read("reports/both.json").results, n_boot=50,
+                               n_perm=50)
+    assert sorted((sorted(g.means), g.gap) for g in gaps) == [
+        (["anti", "pro"], 1.0), (["female", "male"], 0.0)]
+
+
+def test_a_run_with_variants_stopped_by_the_budget_resumes_calling_nothing_twice(
+    project: Path, openai_server: OpenAIServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+    import re
+
+    def reply(body: dict[str, Any]) -> str:
+        if len(body["messages"]) > 2:  # the self_check turn
+            return "Checked.\nAnswer: Recommend: yes"
+        return "Thinking.\nAnswer: Recommend: yes"
+    openai_server.script = reply
+    cases = "\n".join(f"""\
+  - id: screen{i}
+    vars: {{candidate: "{{{{ name }}}}, {i} years"}}
+    counterfactual: {{name: [Ann, Bob]}}
+    expect: [{{consistent_across: {{measure: decision}}}}]""" for i in range(3))
+    (project / "s.suite.yaml").write_text(f"""\
+suite: rs
+defaults: {{timeout: 10, max_tokens: 20}}
+prompt: "Screen {{{{ candidate }}}}."
+prompts:
+  plain: {{note: as is}}
+  cot-check: {{patterns: [step_by_step, self_check]}}
+cases:
+{cases}
+""", encoding="utf-8")
+    args = ["-m", "openai/gpt-4o-mini", "--api-base", openai_server.base_url, "-q",
+            "--concurrency", "1"]
+    assert main(["run", "s.suite.yaml", *args, "--max-cost", "0.00006"]) == 1
+    err = capsys.readouterr().err
+    first = openai_server.count
+    assert 0 < first < 18, err  # 6 plain calls + 6 cases × 2 turns
+    match = re.search(r"resume with: harness run --resume (\S+)", err)
+    assert match, err
+    assert main(["run", "--resume", match.group(1), "-q", "--max-cost", "1"]) == 0
+    bodies = [json.dumps(b["messages"], sort_keys=True) for b in openai_server.requests]
+    assert len(bodies) == 18 and len(set(bodies)) == 18  # every call once
+    log = RunLog.read("reports/rs.json")
+    assert len(log.results) == 12 and all(r.status == "passed" for r in log.results)
+    assert {(r.prompt, len(r.turns)) for r in log.results} == {("plain", 0),
+                                                               ("cot-check", 2)}
+    assert all(any(c.check == "consistent_across" for c in r.checks) for r in log.results)
+
+
+def test_pytest_k_on_one_prompt_variant_computes_only_that_variants_group(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import aiohttp  # noqa: F401  (imported once here, not by every in-process run)
+
+    from harness import api, gate, pytest_plugin, replay, session  # noqa: F401
+    from harness.checks.registry import registry
+    from harness.providers import transport  # noqa: F401
+    from harness.report import html, masking  # noqa: F401
+
+    registry()
+    monkeypatch.delenv("HARNESS_CACHE", raising=False)
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest -p no:anyio "
+                       "-p no:platformdirs -p no:cacheprovider")
+    pytester.makepyprojecttoml("[tool.pytest.ini_options]\n")
+    pytester.makefile(".suite.yaml", fair=f"""\
+suite: fair
+prompt: "Should we hire {{{{ name }}}}? Answer yes or no."
+prompts:
+{TWO_PROMPTS}cases:
+  - id: hire
+    counterfactual: {{name: [Emily, Greg]}}
+    expect:
+      - consistent_across: {{measure: decision}}
+""")
+    with OpenAIServer(script=lambda body: "no" if "Greg" in last_user_message(body)
+                      else "yes") as server:
+        result = pytester.runpytest("--harness-api-base", server.base_url,
+                                    "--harness-model", "openai/mock-a",
+                                    "--harness-no-cache", "-k", "Emily and with-role")
+        # Emily's with-role item and its group sibling Greg (with-role) only: the
+        # baseline variant's group is another group and costs nothing here
+        assert server.count == 2
+    result.assert_outcomes(failed=1, deselected=3)
+
+
+def test_dry_run_counts_both_self_check_turns_and_their_cache(
+    project: Path, openai_server: OpenAIServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import re
+
+    openai_server.script = lambda body: "Fine."
+    (project / "s.suite.yaml").write_text("""\
+suite: dr
+defaults: {timeout: 10, max_tokens: 20}
+prompt: "Summarise {{ topic }}."
+prompts:
+  plain: {note: as is}
+  revise: {patterns: [self_check]}
+cases:
+  - {id: c0, vars: {topic: refunds}}
+  - {id: c1, vars: {topic: returns}}
+""", encoding="utf-8")
+    args = ["run", "s.suite.yaml", "-m", "openai/gpt-4o-mini", "--api-base",
+            openai_server.base_url, "-q"]
+
+    def row() -> tuple[int, int, int]:
+        assert main([*args, "--dry-run"]) == 0
+        out = capsys.readouterr().out
+        m = re.search(r"^openai/gpt-4o-mini\s+(\d+)\s+(\d+)\s+\d+\s+(\d+)", out, re.MULTILINE)
+        assert m, out
+        return int(m.group(1)), int(m.group(2)), int(m.group(3))
+
+    # 2 plain calls + 2 cases × 2 turns; every call may answer max_tokens (20)
+    assert row() == (6, 0, 6 * 20)
+    main(args)
+    assert openai_server.count == 6
+    capsys.readouterr()
+    assert row()[:2] == (6, 6)
+
+
+def test_the_report_masks_personal_data_in_the_checked_answer_and_turns(
+    project: Path, openai_server: OpenAIServer
+) -> None:
+    from harness.report.html import render_html
+
+    email = "jane.doe@example.com"
+    openai_server.script = lambda body: f"Looking it up.\nAnswer: write to {email}"
+    (project / "s.suite.yaml").write_text("""\
+suite: pii
+defaults: {timeout: 10}
+prompt: "Who handles refunds?"
+prompts:
+  cot-check: {patterns: [step_by_step, self_check]}
+cases:
+  - id: c0
+    expect: [{contains: refunds}]
+""", encoding="utf-8")
+    run(openai_server, "s.suite.yaml", "--no-cache")
+    log = RunLog.read("reports/pii.json")
+    [result] = log.results
+    assert result.answer == f"write to {email}"  # the RunLog keeps what was said
+    html = render_html(log)
+    assert "checked answer" in html
+    assert email not in html

@@ -86,6 +86,9 @@ def _mask_result(r: CaseResult, m: Masker) -> CaseResult:
         "context": [m(doc) for doc in r.context],
         "vars": _deep(r.vars, m),
         "output": None if r.output is None else m(r.output),
+        # step_by_step's answer and self_check's first turn are outputs too
+        "answer": None if r.answer is None else m(r.answer),
+        "turns": [{**t, "content": m(t.get("content", ""))} for t in r.turns],
         "checks": [_mask_check(c, m) for c in r.checks],
     }
     if r.error is not None:
