@@ -559,3 +559,43 @@ def test_a_clause_number_is_not_matched_inside_a_longer_one() -> None:
                    {"sources": {"Report 2023": "Revenue was 38 million pounds."}}, ())
     assert not report.passed
     assert "names 'Report 2023b', which is no provided source" in report.reason
+
+
+# a product sheet where 25 appears, but as a count of stores, not of hours
+LAMP = ("Battery: up to 18 hours on the warm setting, 11 hours at full brightness. "
+        "Weight: 640 grams. Sold in 25 partner stores. Launch price until 31 March 2027.")
+
+
+@pytest.mark.parametrize(
+    ("claim", "flagged"),
+    [
+        ("The battery lasts up to 25 hours on the warm setting.", "25"),  # 18 hours
+        ("The battery lasts as much as 20 hours.", "20"),
+        ("The battery lasts up to 31 hours.", "31"),  # 31 is only a day of a date
+        ("The battery lasts 25 hours.", "25"),  # 25 counts stores in the sources
+        ("It is sold in 11 stores.", "11"),  # 11 counts hours
+        ("It weighs 25 grams.", "25"),
+    ],
+)
+def test_a_figure_must_count_what_the_sources_count(claim: str, flagged: str) -> None:
+    verdict = ground(claim, [LAMP])
+    assert [s.text for s in verdict.unsupported_spans()] == [flagged]
+    result = build("grounded", {})(CheckInput(output=claim, context=(LAMP,)))
+    assert not result.passed
+    assert f"number '{flagged}'" in result.reason, result.reason
+
+
+@pytest.mark.parametrize(
+    "claim",
+    [
+        "The battery lasts up to 18 hours on the warm setting.",
+        "It lasts 11 hours at full brightness.",
+        "It gives 18-hour battery life.",
+        "It is sold in 25 stores.",  # "25 partner stores": the count of stores
+        "It weighs 640 g.",  # a unit symbol for the sources' grams
+        "It weighs about 650 grams.",  # a hedged figure may still round
+        "The price holds until 31 March 2027.",
+    ],
+)
+def test_the_same_figure_for_the_same_thing_is_supported(claim: str) -> None:
+    assert ground(claim, [LAMP]).unsupported_spans() == []
