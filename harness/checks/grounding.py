@@ -384,6 +384,8 @@ def find_citations(text: str, sources: Sequence[Source]) -> list[Citation]:
         if any(m.start() < e and s < m.end() for s, e in taken):
             continue
         phrase = m.group(1)
+        if not re.search(r"[^\W\d_]{2}", phrase):
+            continue  # '(2023)', '(18)': a figure in brackets, [1] and (Source 2) are above
         if any(_by_name(part, sources) or _citation_like(part, sources)
                for part in [phrase, *_NAME_LIST.split(phrase)]):
             found.append(_named(m.group(0), m.start(), m.end(), phrase, sources))

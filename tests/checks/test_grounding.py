@@ -599,3 +599,10 @@ def test_a_figure_must_count_what_the_sources_count(claim: str, flagged: str) ->
 )
 def test_the_same_figure_for_the_same_thing_is_supported(claim: str) -> None:
     assert ground(claim, [LAMP]).unsupported_spans() == []
+
+
+def test_a_figure_in_brackets_is_no_citation() -> None:
+    result = cites("Acme has 12 stores (12) [1]. Refunds are accepted within 30 days "
+                   "(30) (Source: Refund policy).")
+    assert result.passed, result.reason
+    assert result.evidence["citations"] == 2
