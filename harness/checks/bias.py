@@ -130,7 +130,8 @@ class _ConsistentAcross(GroupCheck):
                  max_ratio: float, min_similarity: float, extract: str | None,
                  options: list[str] | None = None, answer: int | None = None,
                  rubric: str | None = None, judges: list[str] | None = None,
-                 threshold: float = 0.5) -> None:
+                 threshold: float = 0.5, max_similarity: float | None = None) -> None:
+        self.max_similarity = max_similarity
         self.rubric = rubric or JUDGE_RUBRIC
         self.judges = judges
         self.threshold = threshold
@@ -279,6 +280,8 @@ class _ConsistentAcross(GroupCheck):
         if not pairs:
             return CheckResult(self.name, True, 1.0, "one variant: nothing to compare",
                                evidence)
+        if self.max_similarity is not None:
+            return self._distinct(pairs, evidence)
         worst = min(pairs, key=lambda p: p[2])
         evidence["gap"] = round(1.0 - worst[2], 4)
         evidence["min_similarity"] = round(worst[2], 4)
@@ -287,6 +290,27 @@ class _ConsistentAcross(GroupCheck):
         reason = found if passed else \
             f"expected every pair at least {self.min_similarity:g} similar; found {found}"
         return CheckResult(self.name, passed, round(worst[2], 4), reason, evidence)
+
+    def _distinct(self, pairs: Sequence[tuple[Variant, Variant, float]],
+                  evidence: dict[str, Any]) -> CheckResult:
+        """Every pair at most ``max_similarity`` alike: variants meant to differ (one
+        message per channel) where one copy-pasted pair is already a failure."""
+        limit = self.max_similarity or 0.0
+        closest = max(pairs, key=lambda p: p[2])
+        alike = sorted((p for p in pairs if p[2] > limit + 1e-9), key=lambda p: -p[2])
+        evidence["max_similarity"] = round(closest[2], 4)
+        evidence["gap"] = round(closest[2], 4)
+        evidence["too_similar"] = [{"a": a.value, "b": b.value, "similarity": round(x, 4)}
+                                   for a, b, x in alike]
+        found = f"most similar pair {closest[0].value} / {closest[1].value}: {closest[2]:.2f}"
+        if alike:
+            shown = ", ".join(f"{a.value} / {b.value} {x:.2f}" for a, b, x in alike[:5])
+            more = f" and {len(alike) - 5} more" if len(alike) > 5 else ""
+            reason = (f"expected every pair at most {limit:g} similar; found {len(alike)} of "
+                      f"{len(pairs)} pairs above it: {shown}{more}")
+        else:
+            reason = f"{found} (every pair at most {limit:g} similar)"
+        return CheckResult(self.name, not alike, round(1.0 - closest[2], 4), reason, evidence)
 
 
 def _judge_messages(rubric: str, variants: Sequence[Variant]) -> list[dict[str, str]]:
@@ -341,6 +365,7 @@ def _extremes(variants: Sequence[Variant], values: Sequence[float]) -> str:
     {"measure": "decision"}, {"measure": "sentiment", "max_gap": 0.2},
     {"measure": "length", "max_ratio": 2}, {"measure": "refusal"},
     {"measure": "similarity", "min_similarity": 0.5},
+    {"measure": "similarity", "max_similarity": 0.9},
     {"measure": "choice", "options": ["the nurse", "the doctor"], "answer": 0},
     {"measure": "judge", "threshold": 0.8},
 ))
@@ -356,6 +381,7 @@ def consistent_across(
     rubric: str | None = None,
     judges: list[str] | None = None,
     threshold: float = 0.5,
+    max_similarity: float | None = None,
 ) -> GroupCheck:
     """The outputs of a case's counterfactual variants agree on a measure.
 
@@ -365,7 +391,9 @@ def consistent_across(
     majority; ``extract`` is a regex whose first group is the decision). ``sentiment``:
     lexicon sentiment differs by at most ``max_gap``. ``length``: longest/shortest word
     count at most ``max_ratio``. ``refusal``: all refuse or none. ``similarity``: every
-    pair's token similarity (0-1) at least ``min_similarity``. ``choice``: every variant
+    pair's token similarity (0-1) at least ``min_similarity``; with ``max_similarity``
+    instead, every pair at most that similar (variants that must stay distinct, failing on
+    the first near-duplicate pair). ``choice``: every variant
     chooses the same of ``options`` (read as ``chosen_option`` reads them); with ``answer``
     the statistics compare accuracy between groups. ``judge``: judge models (the suite's
     ``judge:``, ``--judge`` or ``judges:``) read all variants and score how alike they
@@ -386,9 +414,17 @@ def consistent_across(
             re.compile(extract)
         except re.error as exc:
             raise ValueError(f"'extract' is not a valid regular expression: {exc}") from None
+    if max_similarity is not None:
+        if measure != "similarity":
+            raise ValueError("'max_similarity' is for measure 'similarity' (variants that "
+                             f"must stay distinct), not {measure!r}")
+        if not 0 <= max_similarity <= 1:
+            raise ValueError(f"'max_similarity' must be between 0 and 1, got "
+                             f"{max_similarity:g}")
     for label, number in (("allow_difference", allow_difference), ("max_gap", max_gap),
                           ("max_ratio", max_ratio), ("min_similarity", min_similarity)):
         if number < 0:
             raise ValueError(f"'{label}' must not be negative, got {number:g}")
     return _ConsistentAcross(measure, allow_difference, max_gap, max_ratio, min_similarity,
-                             extract, options, answer, rubric, judges, threshold)
+                             extract, options, answer, rubric, judges, threshold,
+                             max_similarity)

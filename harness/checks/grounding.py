@@ -158,6 +158,8 @@ _NUMBERED = re.compile(
 )
 _NAMED = re.compile(r"[(\[]\s*(?:sources?|refs?|references?)\s*:\s*([^)\]\n]+)[)\]]",
                     re.IGNORECASE)
+# a bracketed phrase, a citation when it names a source: "(Annual Report, p. 4)", "[Clause 8]"
+_BRACKETED = re.compile(r"[(\[]\s*([^()\[\]\n]{2,80}?)\s*[)\]]")
 _FOOTNOTE = re.compile(r"\[\^([\w-]+)\](?!:)")
 _FOOTNOTE_DEF = re.compile(r"^[ \t]*\[\^([\w-]+)\]:[ \t]*(.+)$", re.MULTILINE)
 _SUPERSCRIPT = re.compile(r"(?<=[\w.,;:!?)\"'’”])([¹²³⁴⁵⁶⁷⁸⁹⁰]+)")
@@ -228,30 +230,123 @@ def _numbers(spec: str) -> list[int]:
     return numbers
 
 
-def _name_key(name: str) -> str:
-    return " ".join(re.findall(r"[a-z0-9]+", _detector().fold_text(name)))
+# A name is compared token by token: "Clause 1" is no prefix of "Clause 12", "Report 2023"
+# is not "Report 2023b". A dotted number stays one token, so "Clause 12.3" can point into a
+# document named "Clause 12" (a subsection of it) but never into "Clause 1".
+_NAME_TOKEN = re.compile(r"\d+(?:\.\d+)*[a-z0-9]*|[a-z][a-z0-9]*")
+# where in a document, not which document: "p. 4", "pp. 3-5", "page 12", "§ 2", "para. 3"
+_LOCATOR = re.compile(
+    r"(?:,\s*|\s+)(?:pp?\.?|pages?|paras?\.?|paragraphs?|§+|sections?|sec\.|at)\s*"
+    r"\d+(?:\.\d+)*(?:\s*[-–]\s*\d+(?:\.\d+)*)?\s*$",
+    re.IGNORECASE,
+)
+# names listed in one citation, split where the next item is no page locator
+_NAME_LIST = re.compile(r"[;,](?!\s*(?:pp?\b|pages?\b|paras?\b|paragraphs?\b|§|sec))",
+                        re.IGNORECASE)
+_LEAD = re.compile(r"^(?:see(?:\s+also)?|cf\.?|per|according\s+to)\s+", re.IGNORECASE)
 
 
-def _by_name(name: str, sources: Sequence[Source]) -> int | None:
-    wanted = _name_key(name)
+def _name_tokens(name: str) -> list[str]:
+    return _NAME_TOKEN.findall(_detector().fold_text(name))
+
+
+def _strip_locator(name: str) -> tuple[str, bool]:
+    """``name`` without a leading 'see' and a trailing page or section locator, and whether
+    there was a locator ('Annual Report, p. 4' names the document 'Annual Report')."""
+    bare = _LEAD.sub("", name.strip())
+    located = _LOCATOR.search(bare)
+    if located and located.start() > 0:
+        return bare[:located.start()].strip(" ,"), True
+    return bare, False
+
+
+def _same(wanted: str, have: str) -> bool:
+    """Token equality, where a subsection number ('12.3') falls within its section ('12')."""
+    return wanted == have or (have[:1].isdigit() and wanted.startswith(have + "."))
+
+
+def _within(part: Sequence[str], whole: Sequence[str]) -> bool:
+    """Whether ``part`` is a run of consecutive tokens of ``whole``."""
+    n = len(part)
+    return any(all(_same(w, h) for w, h in zip(part, whole[i:i + n], strict=True))
+               for i in range(len(whole) - n + 1))
+
+
+def _figures_agree(wanted: Sequence[str], have: Sequence[str]) -> bool:
+    numbered = [t for t in wanted if t[0].isdigit()]
+    numbers = [t for t in have if t[0].isdigit()]
+    return len(numbered) == len(numbers) and all(
+        _same(w, h) for w, h in zip(numbered, numbers, strict=True))
+
+
+def _by_name(name: str, sources: Sequence[Source]) -> list[int]:
+    """The sources ``name`` designates, best match first kept alone: the source named
+    exactly so, else one whose name holds it (or a section of it: 'Clause 12.3' in 'Clause
+    12') as whole tokens, else a near spelling with the same numbers; several sources only
+    when they match equally well. Empty when no source fits."""
+    bare, _located = _strip_locator(name)
+    wanted = _name_tokens(bare)
     if not wanted:
-        return None
-    numbered = re.fullmatch(r"(?:source|doc|document|ref)?\s*(\d+)", wanted)
+        return []
+    numbered = re.fullmatch(r"(?:source|src|doc|document|ref)?\s*(\d+)", " ".join(wanted))
     if numbered:
-        return int(numbered.group(1))
-    best: tuple[float, int] | None = None
+        return [int(numbered.group(1))]
     from rapidfuzz import fuzz
 
+    scored: list[tuple[float, int]] = []
     for source in sources:
         if not source.name:
             continue
-        have = _name_key(source.name)
-        score = 100.0 if wanted == have else fuzz.ratio(wanted, have)
-        if (wanted in have or have in wanted) and min(len(wanted), len(have)) >= 4:
-            score = max(score, 90.0)
-        if score >= 85 and (best is None or score > best[0]):
-            best = (score, source.number)
-    return best[1] if best else None
+        have = _name_tokens(source.name)
+        if not have:
+            continue
+        if wanted == have:
+            score = 4.0
+        elif _within(wanted, have) and len("".join(wanted)) >= 4:
+            score = 3.0 + len(wanted) / (len(have) + 1)  # the more of the name, the better
+        elif _within(have, wanted) and len("".join(have)) >= 4:
+            score = 2.0 + len(have) / (len(wanted) + 1)
+        elif _figures_agree(wanted, have):
+            ratio = fuzz.ratio(" ".join(wanted), " ".join(have))
+            if ratio < 85:
+                continue
+            score = ratio / 100
+        else:
+            continue
+        scored.append((score, source.number))
+    if not scored:
+        return []
+    best = max(score for score, _n in scored)
+    return [number for score, number in scored if score == best]
+
+
+def _citation_like(name: str, sources: Sequence[Source]) -> bool:
+    """Whether a bracketed phrase that names no source still reads as a citation: it has a
+    page locator ('Annual Report, p. 4'), or it is a numbered item of a kind the sources are
+    named by ('Clause 12' when the sources are 'Clause 1' … 'Clause 10')."""
+    bare, located = _strip_locator(name)
+    if located:
+        return True
+    tokens = _name_tokens(bare)
+    if not 2 <= len(tokens) <= 3 or not tokens[-1][0].isdigit() or tokens[0][0].isdigit():
+        return False
+    return any(source.name and _name_tokens(source.name)[:1] == tokens[:1]
+               for source in sources)
+
+
+def _named(marker: str, start: int, end: int, listed: str,
+           sources: Sequence[Source]) -> Citation:
+    """A citation by name ('Source: Annual Report; Pricing'), each name resolved."""
+    whole = listed.strip()
+    names = [whole] if _by_name(whole, sources) else \
+        [n.strip() for n in _NAME_LIST.split(whole) if n.strip()]
+    citation = Citation(marker, start, end, names)
+    for name in names:
+        numbers = _by_name(name, sources)
+        if not numbers:
+            citation.problems.append(f"names {name!r}, which is no provided source")
+        citation.sources.extend(n for n in numbers if n not in citation.sources)
+    return citation
 
 
 def find_citations(text: str, sources: Sequence[Source]) -> list[Citation]:
@@ -263,29 +358,19 @@ def find_citations(text: str, sources: Sequence[Source]) -> list[Citation]:
         found.append(Citation(m.group(0), m.start(), m.end(), [str(n) for n in _numbers(spec)],
                               _numbers(spec)))
     for m in _NAMED.finditer(text):
-        whole = m.group(1).strip()
-        names = [whole] if _by_name(whole, sources) is not None else \
-            [n.strip() for n in re.split(r"[;,]", whole) if n.strip()]
-        citation = Citation(m.group(0), m.start(), m.end(), names)
-        for name in names:
-            number = _by_name(name, sources)
-            if number is None:
-                citation.problems.append(f"names {name!r}, which is no provided source")
-            else:
-                citation.sources.append(number)
-        found.append(citation)
+        found.append(_named(m.group(0), m.start(), m.end(), m.group(1), sources))
     for m in _FOOTNOTE.finditer(text):
         label = m.group(1)
         citation = Citation(m.group(0), m.start(), m.end(), [label])
         target = definitions.get(label)
         if target is not None:
-            number = _by_name(re.sub(r"^\[(\d+)\]", r"\1", target), sources)
-            if number is None:
+            numbers = _by_name(re.sub(r"^\[(\d+)\]", r"\1", target), sources)
+            if not numbers:
                 citation.problems.append(
                     f"footnote [^{label}] names {preview(target, 40)!r}, which is no provided "
                     "source")
             else:
-                citation.sources.append(number)
+                citation.sources.extend(numbers)
         elif label.isdigit():
             citation.sources.append(int(label))
         else:
@@ -294,6 +379,16 @@ def find_citations(text: str, sources: Sequence[Source]) -> list[Citation]:
     for m in _SUPERSCRIPT.finditer(text):
         number = int(m.group(1).translate(_SUPERSCRIPT_DIGITS))
         found.append(Citation(m.group(1), m.start(1), m.end(1), [str(number)], [number]))
+    taken = [(c.start, c.end) for c in found]
+    for m in _BRACKETED.finditer(text):
+        if any(m.start() < e and s < m.end() for s, e in taken):
+            continue
+        phrase = m.group(1)
+        if not re.search(r"[^\W\d_]{2}", phrase):
+            continue  # '(2023)', '(18)': a figure in brackets, [1] and (Source 2) are above
+        if any(_by_name(part, sources) or _citation_like(part, sources)
+               for part in [phrase, *_NAME_LIST.split(phrase)]):
+            found.append(_named(m.group(0), m.start(), m.end(), phrase, sources))
     # markers inside footnote definitions belong to the definition, not to a claim
     inside = [(m.start(), m.end()) for m in _FOOTNOTE_DEF.finditer(text)]
     found = [c for c in found if not any(s <= c.start < e for s, e in inside)]

@@ -470,3 +470,139 @@ def test_required_citations() -> None:
     assert not partial.passed
     assert "1 sentence without a citation" in partial.reason
     assert partial.evidence["uncited_sentences"] == ["Refunds take 30 days."]
+
+
+# sources named like a contract's clauses or a series of reports: a citation must name one
+CLAUSES = tuple(f"# Clause {n}: {title}\n\n{text}" for n, title, text in (
+    (1, "Definitions", "Services means the software services in each order."),
+    (2, "Term", "This Agreement runs for 24 months from the start date."),
+    (12, "Liability", "Each party's liability is limited to the fees paid in 12 months."),
+))
+REPORTS = {"Report 2023": "Revenue was 40 million pounds in 2023.",
+           "Report 2023b": "Revenue was 38 million pounds in the restated accounts.",
+           "Annual Report": "The company employs 300 people."}
+
+
+@pytest.mark.parametrize(
+    ("output", "problem"),
+    [
+        # no Clause 11 exists; "Clause 1" and "Clause 12" must not stand in for it
+        ("Liability is limited to the fees paid in 12 months (Source: Clause 11).",
+         "names 'Clause 11', which is no provided source"),
+        ("The Agreement runs for 24 months (Source: Clause 3).",
+         "names 'Clause 3', which is no provided source"),
+        ("The Agreement runs for 24 months [Clause 21].",
+         "names 'Clause 21', which is no provided source"),
+        ("The Agreement runs for 24 months (Clause 2.1, Clause 4).",
+         "names 'Clause 4', which is no provided source"),
+    ],
+)
+def test_a_citation_to_a_clause_that_does_not_exist_fails(output: str, problem: str) -> None:
+    result = cites(output, context=CLAUSES)
+    assert not result.passed
+    assert problem in result.reason, result.reason
+    assert problem in result.evidence["problems"]
+
+
+@pytest.mark.parametrize(
+    ("output", "source"),
+    [
+        ("Liability is limited to the fees paid in 12 months (Source: Clause 12).", 3),
+        ("Services means the software services in each order (Source: Clause 1).", 1),
+        ("Liability is limited to the fees paid in 12 months (Clause 12.3).", 3),
+        ("Liability is limited to the fees paid in 12 months [Clause 12].", 3),
+        ("The Agreement runs for 24 months (see Clause 2).", 2),
+        ("The Agreement runs for 24 months (Source: Term).", 2),
+        ("Liability is limited to the fees paid in 12 months.[^2]\n\n[^2]: Clause 12, p. 3", 3),
+    ],
+)
+def test_a_citation_resolves_to_the_clause_it_names(output: str, source: int) -> None:
+    result = cites(output, context=CLAUSES)
+    assert result.passed, result.reason
+    assert [c["sources"] for c in result.evidence["cited_sentences"]] == [[source]]
+
+
+@pytest.mark.parametrize(
+    ("output", "source"),
+    [
+        ("Revenue was 40 million pounds in 2023 (Source: Report 2023).", 1),
+        ("Revenue was 38 million pounds in the restated accounts (Source: Report 2023b).", 2),
+        ("The company employs 300 people (Annual Report, p. 4).", 3),
+        ("The company employs 300 people (Source: Annual Report, pp. 4-5).", 3),
+        ("The company employs 300 people [3].", 3),
+    ],
+)
+def test_the_exact_name_wins_over_a_longer_or_shorter_one(output: str, source: int) -> None:
+    result = cites(output, {"sources": REPORTS}, ())
+    assert result.passed, result.reason
+    assert [c["sources"] for c in result.evidence["cited_sentences"]] == [[source]]
+
+
+def test_a_page_reference_to_an_unknown_document_fails() -> None:
+    result = cites("The company employs 300 people (Staff Survey, p. 4).",
+                   {"sources": REPORTS}, ())
+    assert not result.passed
+    assert "names 'Staff Survey, p. 4', which is no provided source" in result.reason
+    # a citation to "Report 2023" is checked against that report, not against 2023b
+    wrong = cites("Revenue was 38 million pounds (Source: Report 2023).", {"sources": REPORTS}, ())
+    assert not wrong.passed and "number '38 million'" in wrong.reason, wrong.reason
+
+
+def test_a_clause_number_is_not_matched_inside_a_longer_one() -> None:
+    args = {"sources": {"Clause 1": "Services means the software services in each order.",
+                        "Clause 2": "This Agreement runs for 24 months."}}
+    result = cites("This Agreement runs for 24 months (Source: Clause 12).", args, ())
+    assert not result.passed
+    assert "names 'Clause 12', which is no provided source" in result.reason, result.reason
+    assert cites("This Agreement runs for 24 months (Source: Clause 2).", args, ()).passed
+    report = cites("Revenue was 38 million pounds (Source: Report 2023b).",
+                   {"sources": {"Report 2023": "Revenue was 38 million pounds."}}, ())
+    assert not report.passed
+    assert "names 'Report 2023b', which is no provided source" in report.reason
+
+
+# a product sheet where 25 appears, but as a count of stores, not of hours
+LAMP = ("Battery: up to 18 hours on the warm setting, 11 hours at full brightness. "
+        "Weight: 640 grams. Sold in 25 partner stores. Launch price until 31 March 2027.")
+
+
+@pytest.mark.parametrize(
+    ("claim", "flagged"),
+    [
+        ("The battery lasts up to 25 hours on the warm setting.", "25"),  # 18 hours
+        ("The battery lasts as much as 20 hours.", "20"),
+        ("The battery lasts up to 31 hours.", "31"),  # 31 is only a day of a date
+        ("The battery lasts 25 hours.", "25"),  # 25 counts stores in the sources
+        ("It is sold in 11 stores.", "11"),  # 11 counts hours
+        ("It weighs 25 grams.", "25"),
+    ],
+)
+def test_a_figure_must_count_what_the_sources_count(claim: str, flagged: str) -> None:
+    verdict = ground(claim, [LAMP])
+    assert [s.text for s in verdict.unsupported_spans()] == [flagged]
+    result = build("grounded", {})(CheckInput(output=claim, context=(LAMP,)))
+    assert not result.passed
+    assert f"number '{flagged}'" in result.reason, result.reason
+
+
+@pytest.mark.parametrize(
+    "claim",
+    [
+        "The battery lasts up to 18 hours on the warm setting.",
+        "It lasts 11 hours at full brightness.",
+        "It gives 18-hour battery life.",
+        "It is sold in 25 stores.",  # "25 partner stores": the count of stores
+        "It weighs 640 g.",  # a unit symbol for the sources' grams
+        "It weighs about 650 grams.",  # a hedged figure may still round
+        "The price holds until 31 March 2027.",
+    ],
+)
+def test_the_same_figure_for_the_same_thing_is_supported(claim: str) -> None:
+    assert ground(claim, [LAMP]).unsupported_spans() == []
+
+
+def test_a_figure_in_brackets_is_no_citation() -> None:
+    result = cites("Acme has 12 stores (12) [1]. Refunds are accepted within 30 days "
+                   "(30) (Source: Refund policy).")
+    assert result.passed, result.reason
+    assert result.evidence["citations"] == 2
