@@ -1002,11 +1002,13 @@ def _unshown_dropped(log: RunLog) -> RunLog:
     """The log without the outputs a compact report never shows: those of passed results
     (only their verdict and numbers appear). Masking is the slow part of a large render;
     this spares it the text nobody will see. (The diff view reads the unpruned logs.)"""
+    from harness.report.masking import replaced
+
     def unshown(r: CaseResult) -> CaseResult:
         # a compact result shows its verdict and numbers: not its output, nor its checks'
         # reasons and evidence (their names and verdicts stay: the tables count them)
-        return r.model_copy(update={"output": None, "checks": [
-            c.model_copy(update={"reason": "", "evidence": {}}) for c in r.checks]})
+        return replaced(r, {"output": None, "checks": [
+            replaced(c, {"reason": "", "evidence": {}}) for c in r.checks]})
 
     return log.model_copy(update={"results": [
         unshown(r) if r.status == "passed" else r for r in log.results]})

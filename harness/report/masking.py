@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel
 
 from harness.results import CaseResult, CheckRecord, RunLog
 from harness.spec.templating import CANARY_RE
@@ -140,28 +142,69 @@ def mask_log(log: RunLog) -> RunLog:
 
 
 def _mask_result(r: CaseResult, m: Masker) -> CaseResult:
-    update: dict[str, Any] = {
-        "messages": [{**msg, "content": m(msg.get("content", ""))} for msg in r.messages],
-        "context": [m(doc) for doc in r.context],
-        "vars": _deep(r.vars, m),
-        "output": None if r.output is None else m(r.output),
-        "checks": [_mask_check(c, m) for c in r.checks],
-    }
-    if r.error is not None:
-        update["error"] = r.error.model_copy(update={"message": m(r.error.message)})
-    return r.model_copy(update=update)
+    # Most texts hold nothing to mask: the result is then returned as it is, and a changed
+    # one is copied without pydantic's model_copy (which copies every dict it holds).
+    update: dict[str, Any] = {}
+    messages = [msg if "content" in msg and m(msg["content"]) == msg["content"]
+                else {**msg, "content": m(msg.get("content", ""))} for msg in r.messages]
+    if any(a is not b for a, b in zip(messages, r.messages, strict=True)):
+        update["messages"] = messages
+    for name, value in (("context", r.context), ("vars", r.vars)):
+        masked = _deep(value, m)
+        if masked is not value:
+            update[name] = masked
+    if r.output is not None and (output := m(r.output)) != r.output:
+        update["output"] = output
+    checks = [_mask_check(c, m) for c in r.checks]
+    if any(a is not b for a, b in zip(checks, r.checks, strict=True)):
+        update["checks"] = checks
+    if r.error is not None and (message := m(r.error.message)) != r.error.message:
+        update["error"] = replaced(r.error, {"message": message})
+    return replaced(r, update)
 
 
 def _mask_check(c: CheckRecord, m: Masker) -> CheckRecord:
-    return c.model_copy(update={"reason": m(c.reason), "evidence": _deep(c.evidence, m),
-                                "args": _deep(c.args, m)})
+    update: dict[str, Any] = {}
+    if (reason := m(c.reason)) != c.reason:
+        update["reason"] = reason
+    for name, value in (("evidence", c.evidence), ("args", c.args)):
+        masked = _deep(value, m)
+        if masked is not value:
+            update[name] = masked
+    return replaced(c, update)
 
 
 def _deep(value: Any, m: Masker) -> Any:
+    """``value`` with its strings masked; the same object when nothing changed."""
     if isinstance(value, str):
-        return m(value)
+        masked = m(value)
+        return value if masked == value else masked
     if isinstance(value, dict):
-        return {k: _deep(v, m) for k, v in value.items()}
+        items = {k: _deep(v, m) for k, v in value.items()}
+        return value if all(items[k] is v for k, v in value.items()) else items
     if isinstance(value, list):
-        return [_deep(v, m) for v in value]
+        out = [_deep(v, m) for v in value]
+        return value if all(a is b for a, b in zip(out, value, strict=True)) else out
     return value
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def replaced(model: M, update: dict[str, Any]) -> M:
+    """``model.model_copy(update=update)`` for the report's records (``extra="forbid"``,
+    no private attributes), without copying the dicts of the fields left alone: a large
+    render makes tens of thousands of these copies. ``model`` itself when ``update`` is
+    empty (records are never mutated after they are read)."""
+    if not update:
+        return model
+    if model.__pydantic_extra__ or model.__pydantic_private__:
+        return model.model_copy(update=update)
+    cls = type(model)
+    copied = cls.__new__(cls)
+    object.__setattr__(copied, "__dict__", {**model.__dict__, **update})
+    object.__setattr__(copied, "__pydantic_extra__", None)
+    object.__setattr__(copied, "__pydantic_fields_set__",
+                       model.__pydantic_fields_set__ | update.keys())
+    object.__setattr__(copied, "__pydantic_private__", None)
+    return copied
