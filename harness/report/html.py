@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from harness.report import prompts_view
 from harness.report.bias_view import BiasView, bias_view
+from harness.report.gc_pause import gc_paused
 from harness.results import CaseResult, RunLog, summarize
 from harness.stats import wilson_interval
 
@@ -1309,6 +1310,7 @@ def _environment() -> jinja2.Environment:
     return env
 
 
+@gc_paused
 def render_html(log: RunLog, *, title: str | None = None, full: bool = False,
                 show_pii: bool = False, baseline: RunLog | None = None,
                 budgets: Budgets | None = None) -> str:
