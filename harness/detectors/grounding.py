@@ -40,7 +40,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 SpanKind = Literal["number", "date", "entity", "quote", "negation", "link"]
@@ -387,41 +387,15 @@ _CURRENCY_BEFORE = re.compile(r"(?:[$£€¥₹]|\b(?:usd|gbp|eur|rs)\.?)\s?$", 
 _CURRENCY_AFTER = re.compile(r"\s?(?:dollars?|pounds?|euros?|usd|gbp|eur|yen|rupees?)\b",
                              re.IGNORECASE)
 # Words that hedge a figure: 'about 1.2 million' may round 1,213,000 (within 10%); 'more
-# than 30' may stand for 34 and 'fewer than 40' for 34 (within half the figure again). 'Up
-# to 25 hours' is no bound around a smaller figure but a claimed maximum, as exact as '25
-# hours': with the source's 'up to 18 hours' it is the typical overclaim.
+# than 30' may stand for 34 and 'fewer than 40' for 34 (within half the figure again).
 _HEDGE = re.compile(
     r"\b(?:(?P<about>about|around|approximately|approx|roughly|nearly|almost|some|close to|"
     r"estimated|circa|ca)|(?P<above>over|more than|at least|just over|upwards of|above)|"
-    r"(?P<most>up to|at most|as (?:much|many|long|high|far) as|a maximum of|max\.?)|"
-    r"(?P<below>under|less than|fewer than|just under|below))[\s.]*"
+    r"(?P<below>under|less than|fewer than|up to|at most|just under|below))[\s.]*"
     r"(?:[$£€¥₹]\s?)?$",
     re.IGNORECASE,
 )
-Hedge = Literal["about", "above", "below", "most"] | None
-# The words right after a number say what it counts ('25 hours', '18-hour battery', '40
-# partner stores'): up to two content words, up to the first function word.
-_UNIT_WORDS = re.compile(r"(?:\s*-\s*|\s+)([A-Za-z]+)(?:\s+([A-Za-z]+))?")
-# unit symbols and spellings, to the word the sources may use instead ('640 g' = '640 grams')
-_UNIT_NAMES = {
-    **dict.fromkeys(("g", "gr", "grams", "gramme", "grammes"), "gram"),
-    **dict.fromkeys(("kg", "kgs", "kilos", "kilo", "kilogrammes", "kilogramme"), "kilogram"),
-    **dict.fromkeys(("mg",), "milligram"), **dict.fromkeys(("lb", "lbs"), "pound"),
-    **dict.fromkeys(("oz",), "ounce"), **dict.fromkeys(("t", "tonnes", "tons", "ton"), "tonne"),
-    **dict.fromkeys(("km", "kms", "kilometers", "kilometer", "kilometres"), "kilometre"),
-    **dict.fromkeys(("cm", "centimeters", "centimeter", "centimetres"), "centimetre"),
-    **dict.fromkeys(("mm", "millimeters", "millimeter", "millimetres"), "millimetre"),
-    **dict.fromkeys(("meters", "meter", "metres"), "metre"),
-    **dict.fromkeys(("mi", "miles"), "mile"), **dict.fromkeys(("ft", "feet"), "foot"),
-    **dict.fromkeys(("h", "hr", "hrs", "hours"), "hour"),
-    **dict.fromkeys(("min", "mins", "minutes"), "minute"),
-    **dict.fromkeys(("s", "sec", "secs", "seconds"), "second"),
-    **dict.fromkeys(("yr", "yrs", "years"), "year"), **dict.fromkeys(("wk", "wks"), "week"),
-    **dict.fromkeys(("l", "litres", "liters", "liter"), "litre"),
-    **dict.fromkeys(("ml", "millilitres", "milliliters"), "millilitre"),
-    **dict.fromkeys(("mph",), "mile"), **dict.fromkeys(("kph", "kmh"), "kilometre"),
-}
-_DATE_ROLE = frozenset({"#date"})  # the number is a day or year of a date, it counts nothing
+Hedge = Literal["about", "above", "below"] | None
 _LETTERS = re.compile(r"[A-Za-z]+")
 
 DateParts = tuple[int | None, int | None, int | None]  # (year, month, day)
@@ -545,26 +519,8 @@ def _hedge(text: str, start: int) -> Hedge:
     m = _HEDGE.search(text, max(0, start - 24), start)
     if m is None:
         return None
-    if m.group("most"):
-        return "most"
     return "about" if m.group("about") else "above" if m.group("above") else "below"
 
-
-def unit_of(text: str, end: int) -> frozenset[str]:
-    """The stems of the content words that follow a number ending at ``end`` (what it
-    counts: 'hour' for '25 hours'), empty when a function word or punctuation follows."""
-    m = _UNIT_WORDS.match(text, end)
-    if m is None:
-        return frozenset()
-    found: set[str] = set()
-    for word in (m.group(1), m.group(2)):
-        if not word:
-            break
-        folded = fold_text(word)
-        if folded in STOPWORDS or folded in NUMBER_WORDS:
-            break
-        found.add(stem(_UNIT_NAMES.get(folded, folded)))
-    return frozenset(found)
 
 def _month_date(text: str, start: int, end: int, value: int) -> DateMention | None:
     """A date around the number ``text[start:end]`` with a month name next to it."""
@@ -782,8 +738,6 @@ class SourceIndex:
     values: frozenset[float]
     numeric: tuple[float, ...]
     dates: tuple[DateParts, ...]
-    # value -> what each mention of it counts (its unit words; empty when unknown)
-    units: dict[float, tuple[frozenset[str], ...]] = field(default_factory=dict)
 
     def passages_of(self, word_stem: str) -> set[int]:
         return {self.passage_of[k] for k in self.positions.get(word_stem, ())}
@@ -831,20 +785,13 @@ def index(sources: tuple[str, ...]) -> SourceIndex:
     joined = "\n\n".join(sources)
     found_dates, quantities = figures(joined, spelled=False, hedges=False)
     values: set[float] = set()
-    units: dict[float, list[frozenset[str]]] = {}
     date_options: list[DateParts] = []
     for d in found_dates:
         date_options.extend(d.options)
         for year, _month, day in d.options:
-            for part in (year, day):
-                if part is not None:
-                    values.add(float(part))
-                    units.setdefault(float(part), []).append(_DATE_ROLE)
+            values.update(float(part) for part in (year, day) if part is not None)
     for q in quantities:
         values.update(q.values)
-        unit = unit_of(joined, q.end)
-        for value in q.values:
-            units.setdefault(value, []).append(unit)
     unique = set(all_words)
     if unique & NUMBER_WORDS:  # spelled out: a number even when weak ('one', 'first')
         runs = [(w, 2 * k, 2 * k + 1) for k, w in enumerate(all_words)
@@ -864,7 +811,6 @@ def index(sources: tuple[str, ...]) -> SourceIndex:
         values=frozenset(values),
         numeric=tuple(sorted(values)),
         dates=tuple(dict.fromkeys(date_options)),
-        units={value: tuple(dict.fromkeys(found)) for value, found in units.items()},
     )
 
 
@@ -890,23 +836,14 @@ def _match(word_stem: str, idx: SourceIndex) -> tuple[float, str | None]:
     return 0.0, None
 
 
-def _value_found(q: Quantity, idx: SourceIndex, unit: frozenset[str] = frozenset()) -> bool:
-    """Whether the sources hold the value of ``q`` (within its hedge), counting the same
-    thing: with ``unit`` ('hour'), a source value that only counts something else ('25
-    stores') or is only part of a date does not support '25 hours'."""
-    low, high = {"about": (0.9, 1.1), "above": (1.0, 1.5), "below": (0.5, 1.0),
-                 "most": (1.0, 1.0), None: (1.0, 1.0)}[q.hedged]
-    matches = set(q.values & idx.values)
-    if low != high:
-        matches.update(source for value in q.values if value > 0 for source in idx.numeric
-                       if low * value <= source <= high * value)
-    if not matches:
-        return False
-    # a year ('in 2019 the firm') is followed by anything: its next words say nothing
-    if not unit or all(1000 <= v <= 2100 and v == int(v) for v in q.values):
+def _value_found(q: Quantity, idx: SourceIndex) -> bool:
+    if q.values & idx.values:
         return True
-    return any(not counted or counted & unit
-               for value in matches for counted in idx.units.get(value, (frozenset(),)))
+    low, high = {"about": (0.9, 1.1), "above": (1.0, 1.5), "below": (0.5, 1.0),
+                 None: (1.0, 1.0)}[q.hedged]
+    return q.hedged is not None and any(
+        low * value <= source <= high * value
+        for value in q.values if value > 0 for source in idx.numeric)
 
 
 def _date_found(d: DateMention, idx: SourceIndex) -> bool:
@@ -1026,8 +963,7 @@ def unsupported_spans(claim: str, idx: SourceIndex, prompt: SourceIndex | None =
         if not _date_found(d, idx) and not (prompt and _date_found(d, prompt)):
             add(d.start, d.end, "date")
     for q in quantities:
-        unit = unit_of(claim, q.end)
-        if not _value_found(q, idx, unit) and not (prompt and _value_found(q, prompt, unit)):
+        if not _value_found(q, idx) and not (prompt and _value_found(q, prompt)):
             add(q.start, q.end, "number")
     for e in entities(claim):
         if not all(_match(stem(t), idx)[0] or (prompt and _match(stem(t), prompt)[0])
