@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from harness.report import prompts_view
 from harness.report.bias_view import BiasView, bias_view
 from harness.report.gc_pause import gc_paused
+from harness.report.masking import one_cache
 from harness.results import CaseResult, RunLog, summarize
 from harness.stats import wilson_interval
 
@@ -1311,6 +1312,7 @@ def _environment() -> jinja2.Environment:
 
 
 @gc_paused
+@one_cache
 def render_html(log: RunLog, *, title: str | None = None, full: bool = False,
                 show_pii: bool = False, baseline: RunLog | None = None,
                 budgets: Budgets | None = None) -> str:

@@ -17,14 +17,15 @@ The RunLog itself is never masked: it is the data a re-check or a replay works f
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from pydantic import BaseModel
 
 from harness.results import CaseResult, CheckRecord, RunLog
-from harness.spec.templating import CANARY_RE
 
 if TYPE_CHECKING:
     from harness.detectors.pii import Span
@@ -92,10 +93,33 @@ def structured_spans(text: str) -> list[Span]:
             if h.score >= MIN_SCORE]
 
 
+# Within one render (``one_cache``) every masking pass shares what it has masked: the
+# diff view masks the entries it lists, most of them texts the report masked already.
+_SHARED: ContextVar[dict[str, str] | None] = ContextVar("harness_mask_cache", default=None)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def one_cache(func: Callable[P, R]) -> Callable[P, R]:
+    """``func`` with one structured-masking cache for every ``mask_log`` call it makes."""
+    @functools.wraps(func)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        token = _SHARED.set(_SHARED.get() if _SHARED.get() is not None else {})
+        try:
+            return func(*args, **kwargs)
+        finally:
+            _SHARED.reset(token)
+
+    return run
+
+
 def _structured_masker() -> Masker:
     from harness.detectors.pii import mask
+    from harness.spec.templating import CANARY_RE  # jinja2: only once a report masks
 
-    cache: dict[str, str] = {}
+    shared = _SHARED.get()
+    cache: dict[str, str] = {} if shared is None else shared
 
     def run(text: str) -> str:
         if text not in cache:

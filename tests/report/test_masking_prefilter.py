@@ -89,3 +89,29 @@ def test_every_identifier_the_recognizers_find_is_masked_in_the_html(output: str
     masked = CANARY_RE.sub(lambda m: m.group(0)[:9] + "***",
                            mask(output, every_structured_span(output)))
     assert html_lib.escape(masked, quote=False) in page or not output.strip()
+
+
+def test_one_render_masks_a_text_once_and_the_cache_does_not_outlive_it() -> None:
+    calls: list[str] = []
+    real = masking.structured_spans
+
+    def counting(text: str) -> list[Span]:
+        calls.append(text)
+        return real(text)
+
+    output = "Write to maria.gonzalez@northwind-legal.com today."
+
+    @masking.one_cache
+    def twice() -> tuple[str | None, str | None]:
+        first = masking.mask_log(_log(output, "p")).results[0].output
+        second = masking.mask_log(_log(output, "p")).results[0].output
+        return first, second
+
+    masking.structured_spans = counting  # type: ignore[assignment]
+    try:
+        assert twice() == ("Write to m***@northwind-legal.com today.",) * 2
+        assert calls.count(output) == 1
+        twice()  # a new render masks afresh: nothing kept between renders
+        assert calls.count(output) == 2
+    finally:
+        masking.structured_spans = real  # type: ignore[assignment]
