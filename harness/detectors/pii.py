@@ -512,18 +512,28 @@ def _star_digits(text: str, keep_last: int) -> str:
 
 
 def mask(text: str, spans: Sequence[Span]) -> str:
-    """``text`` with every span replaced by its masked value."""
+    """``text`` with every span replaced by its masked value.
+
+    Overlapping spans are masked together as ``[TYPE]`` (the type of the one that starts
+    first and reaches furthest): a partial mask keeps some characters of its value (a
+    phone number's last digits), and those could be another identifier's, as when a
+    phone match runs on into an IP address written after it."""
     out: list[str] = []
     pos = 0
-    for span in sorted(spans, key=lambda s: (s.start, -s.end)):
-        if span.start < pos:  # overlaps one already masked: mask the rest of it
-            if span.end > pos:
-                out.append(f"[{span.type}]")
-                pos = span.end
-            continue
-        out.append(text[pos:span.start])
-        out.append(mask_value(text[span.start:span.end], span.type))
-        pos = span.end
+    ordered = sorted(spans, key=lambda s: (s.start, -s.end))
+    i = 0
+    while i < len(ordered):
+        first = ordered[i]
+        end = first.end
+        j = i + 1
+        while j < len(ordered) and ordered[j].start < end:
+            end = max(end, ordered[j].end)
+            j += 1
+        out.append(text[pos:first.start])
+        out.append(mask_value(text[first.start:end], first.type) if j == i + 1
+                   else f"[{first.type}]")
+        pos = end
+        i = j
     out.append(text[pos:])
     return "".join(out)
 

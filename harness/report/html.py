@@ -41,6 +41,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from harness.report import prompts_view
 from harness.report.bias_view import BiasView, bias_view
+from harness.report.gc_pause import gc_paused
+from harness.report.masking import one_cache
 from harness.results import CaseResult, RunLog, summarize
 from harness.stats import wilson_interval
 
@@ -1002,11 +1004,13 @@ def _unshown_dropped(log: RunLog) -> RunLog:
     """The log without the outputs a compact report never shows: those of passed results
     (only their verdict and numbers appear). Masking is the slow part of a large render;
     this spares it the text nobody will see. (The diff view reads the unpruned logs.)"""
+    from harness.report.masking import replaced
+
     def unshown(r: CaseResult) -> CaseResult:
         # a compact result shows its verdict and numbers: not its output, nor its checks'
         # reasons and evidence (their names and verdicts stay: the tables count them)
-        return r.model_copy(update={"output": None, "checks": [
-            c.model_copy(update={"reason": "", "evidence": {}}) for c in r.checks]})
+        return replaced(r, {"output": None, "checks": [
+            replaced(c, {"reason": "", "evidence": {}}) for c in r.checks]})
 
     return log.model_copy(update={"results": [
         unshown(r) if r.status == "passed" else r for r in log.results]})
@@ -1307,6 +1311,8 @@ def _environment() -> jinja2.Environment:
     return env
 
 
+@gc_paused
+@one_cache
 def render_html(log: RunLog, *, title: str | None = None, full: bool = False,
                 show_pii: bool = False, baseline: RunLog | None = None,
                 budgets: Budgets | None = None) -> str:
