@@ -8,9 +8,9 @@ A perturbation is a *description* (a tuple of small edits) drawn by a hypothesis
 strategy, then applied to the case's text. Drawing is repeatable: a fixed ``@seed``, no
 example database, generation only, so the same seed always yields the same variants.
 The description is recorded on each variant, and the run's robustness summary reports,
-for each case whose variants failed, the *minimal* failing perturbation among those run
-(fewest edits, then smallest change): shrinking over the descriptions already run, which
-costs no model call. Hypothesis's own shrinker would need a model call per step.
+for each case whose variants failed, the *minimal* failing perturbation: the smallest
+failing variant, shrunk after the main run by delta debugging over its edits, each
+candidate a model call (harness/shrink.py, at most ``perturb.shrink`` per case × model).
 
 Kinds: ``typos`` (swap, drop, double or replace a letter), ``casing`` (a word upper-,
 lower- or title-cased), ``whitespace`` (a space doubled, a tab or newline), ``punctuation``

@@ -67,6 +67,19 @@ def test_the_same_seed_gives_the_same_variants_and_another_seed_others(
     assert [c[1] for c in other] != [c[1] for c in first]
 
 
+def test_the_variants_do_not_depend_on_what_else_is_imported(project: Path) -> None:
+    """Hypothesis mixes constants from imported local modules into its draws; a suite
+    loaded next to a module full of numbers must still get the same variants."""
+    write(project / "a.suite.yaml", [refund_case(seed=2, n=6)])
+    (project / "noise.py").write_text(
+        "".join(f"N{i} = {i * 37}\nS{i} = 'word{i}'\n" for i in range(300)), "utf-8")
+    plain = load_in_fresh_process(project / "a.suite.yaml")
+    done = subprocess.run([sys.executable, "-c", "import noise\n" + LOAD,
+                           str(project / "a.suite.yaml")], capture_output=True, text=True,
+                          check=True, cwd=project)
+    assert json.loads(done.stdout) == plain
+
+
 def test_expansion_is_the_case_and_n_distinct_variants_per_kind(project: Path) -> None:
     write(project / "s.suite.yaml", [refund_case(), {"id": "plain", "vars": {"text": "x"}}])
     cases = load_suite(project / "s.suite.yaml").cases
@@ -247,6 +260,11 @@ def test_shrinking_finds_the_single_edit_that_fails_within_the_bound_and_repeats
     assert (row2.minimal, row2.minimal_description, row2.one_minimal) == (
         row.minimal, row.minimal_description, True)
     assert [r.case_id for r in again.results] == ids
+    html = (project / "reports" / "robust.html").read_text(encoding="utf-8")
+    table = html[html.index('id="bias-robustness-table"'):]
+    table = table[:table.index("</table>")]
+    assert f"<code>{row.minimal}</code>" in table
+    assert f"1-minimal: removing any one edit makes it pass (shrunk with {extra} call" in table
 
 
 def test_shrink_zero_runs_only_the_planned_cases(
@@ -285,3 +303,36 @@ def test_ddmin_finds_a_two_edit_interaction() -> None:
         assert stop.value == (1, 3)
     # 1-minimal was shown: each of (1,) and (3,) alone was tried and passed
     assert (1,) in tried and (3,) in tried
+
+
+def test_a_resume_reuses_stored_candidates_and_runs_only_the_missing_one(
+        project: Path, openai_server: OpenAIServer) -> None:
+    import sqlite3
+
+    from harness.session import RunOptions, prepare, run
+    from harness.store import RunStore
+
+    write(project / "s.suite.yaml", [shrink_case()])
+    _, trigger = three_typo_variant(project / "s.suite.yaml")
+    scripted(openai_server, trigger)
+    options = RunOptions(paths=["s.suite.yaml"], models=["openai/mock-a"],
+                         api_base=openai_server.base_url, cache=False)
+    db = project / ".harness" / "runs.sqlite"
+    store = RunStore(db)
+    try:
+        prepared = prepare(options, store)
+        first = run(prepared, store).log
+        calls = openai_server.count
+        candidates = [r.case_id for r in first.results if "~" in r.case_id]
+        assert len(candidates) >= 2
+        # as if the process died before the last candidate was stored
+        with sqlite3.connect(db) as con:
+            con.execute("DELETE FROM results WHERE case_id = ?", (candidates[-1],))
+        resumed = prepare(options, store, resume=prepared.run_id)
+        assert resumed.remaining == []
+        log = run(resumed, store).log
+        assert openai_server.count == calls + 1  # no cache: only the lost call again
+        assert [r.case_id for r in log.results] == [r.case_id for r in first.results]
+        assert robustness(log.results) == robustness(first.results)
+    finally:
+        store.close()
