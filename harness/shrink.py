@@ -155,7 +155,8 @@ def targets(items: Sequence[WorkItem], results: Mapping[ResultKey, CaseResult],
         smallest = min(failed, key=lambda m: (int(m.case.variant.get("size", "99")),
                                               len(m.case.variant.get("description", "")),
                                               m.case.id))
-        if smallest.case.shrinker is not None:
+        # one effective edit is minimal already, whatever else was drawn
+        if smallest.case.shrinker is not None and smallest.case.variant.get("size") != "1":
             out.append((smallest, smallest.case.shrinker))
     return out
 
