@@ -1,5 +1,5 @@
 """perturb: metamorphic variants of a case, repeatable by seed, run like any case; the
-minimal failing perturbation among those run is reported."""
+smallest failing one is shrunk to a 1-minimal perturbation by extra calls (harness/shrink.py)."""
 
 from __future__ import annotations
 
