@@ -404,7 +404,7 @@ def bbq_and_robustness_lines(results: Sequence[CaseResult]) -> list[str]:
     rows = robustness(results)
     if rows:
         lines += ["", "robustness (perturb:): failing variants and the minimal failing "
-                  "perturbation among those run"]
+                  "perturbation (shrunk)"]
         lines += robustness_table(rows)
     return lines
 

@@ -8,9 +8,9 @@ A perturbation is a *description* (a tuple of small edits) drawn by a hypothesis
 strategy, then applied to the case's text. Drawing is repeatable: a fixed ``@seed``, no
 example database, generation only, so the same seed always yields the same variants.
 The description is recorded on each variant, and the run's robustness summary reports,
-for each case whose variants failed, the *minimal* failing perturbation among those run
-(fewest edits, then smallest change): shrinking over the descriptions already run, which
-costs no model call. Hypothesis's own shrinker would need a model call per step.
+for each case whose variants failed, the *minimal* failing perturbation: the smallest
+failing variant, shrunk after the main run by delta debugging over its edits, each
+candidate a model call (harness/shrink.py, at most ``perturb.shrink`` per case × model).
 
 Kinds: ``typos`` (swap, drop, double or replace a letter), ``casing`` (a word upper-,
 lower- or title-cased), ``whitespace`` (a space doubled, a tab or newline), ``punctuation``
@@ -22,7 +22,8 @@ lower- or title-cased), ``whitespace`` (a space doubled, a tab or newline), ``pu
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -62,6 +63,7 @@ class Perturbed:
     size: int  # number of edits; the minimal failing perturbation has the fewest
     texts: tuple[str, ...]
     documents: tuple[str, ...]
+    edits: tuple[Edit, ...] = ()  # what was drawn: shrinking removes some of them
 
 
 @cache
@@ -119,8 +121,36 @@ def draw(kind: Kind, n: int, seed: int, n_texts: int, n_docs: int) -> list[tuple
         if edits not in found:
             found.append(edits)
 
-    collect()
+    with _no_local_constants():
+        collect()
     return found[:n]
+
+
+@contextmanager
+def _no_local_constants() -> Iterator[None]:
+    """Hypothesis sometimes draws constants found in the source of the "local" modules
+    already imported (this project's, a plugin's, a test's), so without this the same
+    seed gives other variants depending on what happens to be imported. Private API,
+    hence the guard: when it is missing there is nothing to turn off."""
+    try:
+        from hypothesis.internal.conjecture import providers
+    except ImportError:  # pragma: no cover
+        yield
+        return
+    getter = getattr(providers, "_get_local_constants", None)
+    cache = getattr(providers, "CONSTANTS_CACHE", None)
+    constants = getattr(providers, "Constants", None)
+    if getter is None or cache is None or constants is None:  # pragma: no cover
+        yield
+        return
+    empty = constants()
+    cache.cache.clear()
+    providers._get_local_constants = lambda: empty
+    try:
+        yield
+    finally:
+        providers._get_local_constants = getter
+        cache.cache.clear()
 
 
 def apply(edits: Sequence[Edit], texts: Sequence[str], documents: Sequence[str],
@@ -271,7 +301,7 @@ def variants(kinds: Sequence[Kind], n: int, seed: int, texts: Sequence[str],
                 continue
             seen.add((new_texts, new_docs))
             out.append(Perturbed(f"{kind}#{number}", kind, f"{kind}: " + "; ".join(said),
-                                 len(said), new_texts, new_docs))
+                                 len(said), new_texts, new_docs, edits))
             number += 1
     return out
 
@@ -295,6 +325,10 @@ class Robustness:
     minimal_description: str | None
     minimal_reason: str | None  # its first failing check's reason
     by_kind: dict[str, tuple[int, int]] | None = None  # kind → (failed, run)
+    # True: removing any one edit of the minimal perturbation makes the case pass (proven
+    # by shrinking, or it has one edit); False: the shrink budget ran out first
+    one_minimal: bool | None = None
+    shrink_calls: int = 0  # candidates run to shrink it (harness/shrink.py)
 
 
 def robustness(results: Sequence[Any]) -> list[Robustness]:
@@ -312,15 +346,27 @@ def robustness(results: Sequence[Any]) -> list[Robustness]:
     for (suite, group, model, _, prompt), members in sorted(groups.items()):
         case = case_label(group, prompt or None)
         original = next((r for r in members if r.variant.get("value") == "original"), None)
-        perturbed = [r for r in members if r is not original]
+        shrunk = [r for r in members if "shrunk_from" in r.variant]
+        perturbed = [r for r in members if r is not original and r not in shrunk]
         failed = [r for r in perturbed if r.status == "failed"]
         errors = sum(r.status == "error" for r in perturbed)
         passed = None if original is None or original.status == "error" \
             else original.status == "passed"
-        # shrinking over what was run: fewest edits, then the smallest description
-        minimal = min(failed, key=lambda r: (int(r.variant.get("size", "99")),
-                                             len(r.variant.get("description", "")),
-                                             r.case_id)) if failed else None
+        # fewest edits, then the smallest description, among the variants and the shrink
+        # candidates that failed; a finished shrink names its result
+        minimal = min(failed + [r for r in shrunk if r.status == "failed"],
+                      key=lambda r: (int(r.variant.get("size", "99")),
+                                     len(r.variant.get("description", "")),
+                                     r.case_id)) if failed else None
+        one_minimal = None if minimal is None or not passed else \
+            minimal.variant.get("size") == "1" or None
+        verdict = next((r for r in shrunk if "minimal" in r.variant), None)
+        if verdict is not None and failed:
+            named = next((r for r in members if r.case_id == verdict.variant["minimal"]),
+                         None)
+            minimal = named or minimal
+            one_minimal = verdict.variant.get("one_minimal") == "yes" or (
+                minimal is not None and minimal.variant.get("size") == "1")
         reason = None
         if minimal is not None:
             first = next((c for c in minimal.checks if not c.passed), None)
@@ -337,7 +383,7 @@ def robustness(results: Sequence[Any]) -> list[Robustness]:
             minimal=None if minimal is None else minimal.case_id,
             minimal_description=None if minimal is None else minimal.variant.get(
                 "description"),
-            minimal_reason=reason))
+            minimal_reason=reason, one_minimal=one_minimal, shrink_calls=len(shrunk)))
     return out
 
 
@@ -354,6 +400,11 @@ def robustness_table(rows: Sequence[Robustness]) -> list[str]:
         lines.append(head)
         if r.minimal is not None:
             lines.append(f"  minimal failing: {r.minimal}  {r.minimal_description}")
+            if r.shrink_calls or r.one_minimal is not None:
+                proof = {True: "1-minimal: removing any one edit makes it pass",
+                         False: "shrink budget spent before 1-minimality was shown",
+                         None: "not shrunk"}[r.one_minimal]
+                lines.append(f"    shrunk with {r.shrink_calls} call(s); {proof}")
             if r.minimal_reason:
                 lines.append(f"    {r.minimal_reason[:120]}")
     return lines

@@ -273,6 +273,7 @@ def start(
 async def _execute_with_signals(
     prepared: Prepared, provider: Any, settings: RunSettings,
     on_result: Callable[[CaseResult], None], budget: Budget | None,
+    after: Callable[[Outcome, Callable[[list[WorkItem]], Any]], Any] | None = None,
 ) -> Outcome:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -287,8 +288,18 @@ async def _execute_with_signals(
 
         estimate = max_cost
     try:
-        return await execute(prepared.remaining, provider, settings, on_result,
-                             stop=stop, budget=budget, estimate=estimate)
+        outcome = await execute(prepared.remaining, provider, settings, on_result,
+                                stop=stop, budget=budget, estimate=estimate)
+        if after is not None and outcome.stopped is None:
+            # more calls after the main ones (shrinking), through the same runner path
+            async def more(items: list[WorkItem]) -> list[CaseResult]:
+                done = await execute(items, provider, settings, stop=stop, budget=budget,
+                                     estimate=estimate)
+                outcome.stopped = outcome.stopped or done.stopped
+                return done.results
+
+            await after(outcome, more)
+        return outcome
     finally:
         if installed:
             loop.remove_signal_handler(signal.SIGINT)
@@ -349,10 +360,23 @@ def run(
             asyncio.get_running_loop().call_soon(flush)
         pending.append(result)
 
+    shrunk: list[CaseResult] = []
+
+    async def shrink_phase(outcome: Outcome, more: Callable[[list[WorkItem]], Any]) -> None:
+        from harness.shrink import shrink
+
+        known = {r.key: r for r in store.results(prepared.run_id)} if prepared.resumed \
+            else {}
+        known.update((r.key, r) for r in outcome.results)
+        shrunk.extend(await shrink(prepared.items, known, more,
+                                   lambda batch: store.add_many(prepared.run_id, batch)))
+
+    wants_shrink = any(i.case.shrinker is not None for i in prepared.items)
     clock = time.monotonic()
     try:
         outcome = asyncio.run(_execute_with_signals(
-            prepared, provider or LeanProvider(), settings, record, budget))
+            prepared, provider or LeanProvider(), settings, record, budget,
+            shrink_phase if wants_shrink else None))
     finally:
         if pending:  # finished in the loop's last turn
             flush()
@@ -362,7 +386,7 @@ def run(
     status = outcome.stopped or "finished"
     finished_at = datetime.now(UTC).isoformat(timespec="seconds")
     store.set_status(prepared.run_id, status, finished_at)
-    fresh = outcome.results if not prepared.resumed else None
+    fresh = [*outcome.results, *shrunk] if not prepared.resumed else None
     # judged group checks (consistent_across: {measure: judge}) ask their judges now
     from harness.groups import group_judges, has_judged_groups
 
@@ -389,11 +413,15 @@ def build_log(prepared: Prepared, store: RunStore, status: str, finished_at: str
     them back; a resumed run reads the store, which also holds the earlier results.
     """
     order = {item.key: n for n, item in enumerate(prepared.items)}
-    source = fresh if fresh is not None else store.results(prepared.run_id)
+    source = fresh if fresh is not None else list(store.results(prepared.run_id))
     results = sorted((r for r in source if r.key in order), key=lambda r: order[r.key])
     # group checks need every variant: derived here from what is stored, so a resumed run
     # gets the same verdicts as an uninterrupted one (see harness/groups.py)
     results = apply_group_checks(prepared.items, results, judges)
+    if any("shrunk_from" in r.variant for r in source):  # perturb shrink candidates
+        from harness.shrink import with_candidates
+
+        results = with_candidates(results, source)
     options = prepared.options
     return RunLog(
         run_id=prepared.run_id,

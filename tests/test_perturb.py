@@ -1,5 +1,5 @@
 """perturb: metamorphic variants of a case, repeatable by seed, run like any case; the
-minimal failing perturbation among those run is reported."""
+smallest failing one is shrunk to a 1-minimal perturbation by extra calls (harness/shrink.py)."""
 
 from __future__ import annotations
 
@@ -65,6 +65,19 @@ def test_the_same_seed_gives_the_same_variants_and_another_seed_others(
     assert first == again == json.loads(json.dumps(in_process))
     other = load_in_fresh_process(project / "b.suite.yaml")
     assert [c[1] for c in other] != [c[1] for c in first]
+
+
+def test_the_variants_do_not_depend_on_what_else_is_imported(project: Path) -> None:
+    """Hypothesis mixes constants from imported local modules into its draws; a suite
+    loaded next to a module full of numbers must still get the same variants."""
+    write(project / "a.suite.yaml", [refund_case(seed=2, n=6)])
+    (project / "noise.py").write_text(
+        "".join(f"N{i} = {i * 37}\nS{i} = 'word{i}'\n" for i in range(300)), "utf-8")
+    plain = load_in_fresh_process(project / "a.suite.yaml")
+    done = subprocess.run([sys.executable, "-c", "import noise\n" + LOAD,
+                           str(project / "a.suite.yaml")], capture_output=True, text=True,
+                          check=True, cwd=project)
+    assert json.loads(done.stdout) == plain
 
 
 def test_expansion_is_the_case_and_n_distinct_variants_per_kind(project: Path) -> None:
@@ -173,3 +186,153 @@ def test_the_report_shows_the_minimal_perturbation(
     assert f"{row.failed} of 12" in table
     # the description quotes words: escaped, never raw quotes from model-facing text
     assert "&#39;customer&#39;" in table or "&#x27;customer&#x27;" in table
+
+
+# --- shrinking: the smallest failing variant reduced to a 1-minimal perturbation ------
+
+def changed_words(text: str) -> list[str]:
+    """The words of a typo'd TEXT that differ from TEXT (typos keep the word count)."""
+    return [b for a, b in zip(TEXT.split(), text.split(), strict=True) if a != b]
+
+
+def three_typo_variant(path: Path) -> tuple[str, str]:
+    """A variant with three typo'd words, and one of them no other variant has."""
+    cases = load_suite(path).cases[1:]
+    words = {c.id: changed_words(c.vars["text"]) for c in cases}
+    for case_id, changed in words.items():
+        others = {w for k, v in words.items() if k != case_id for w in v}
+        unique = [w for w in changed if w not in others and w.lower() not in TEXT.lower()]
+        if len(changed) == 3 and unique:
+            return case_id, unique[len(unique) // 2]
+    raise AssertionError("seed 2 should give a three-typo variant")
+
+
+def shrink_case(**perturb: Any) -> dict[str, Any]:
+    return {"id": "refund", "vars": {"text": TEXT},
+            "perturb": {"kinds": ["typos"], "n": 6, "seed": 2, **perturb},
+            "expect": [{"contains": "customer"}]}
+
+
+def scripted(server: OpenAIServer, trigger: str) -> None:
+    """The model loses the plot exactly when the prompt holds the typo'd word."""
+    from tests.openai_server import last_user_message
+
+    pattern = re.compile(rf"(?<!\w){re.escape(trigger)}(?!\w)")
+    server.script = lambda body: ("no idea" if pattern.search(last_user_message(body))
+                                  else "the customer is upset")
+
+
+def run_robust(server: OpenAIServer, *extra: str) -> RunLog:
+    main(["run", "s.suite.yaml", "-m", "openai/mock-a", "--api-base", server.base_url,
+          "-q", "--name", "robust", *extra])
+    return RunLog.read(Path("reports") / "robust.json")
+
+
+def test_shrinking_finds_the_single_edit_that_fails_within_the_bound_and_repeats_free(
+        project: Path, openai_server: OpenAIServer) -> None:
+    write(project / "s.suite.yaml", [shrink_case()])
+    variant, trigger = three_typo_variant(project / "s.suite.yaml")
+    scripted(openai_server, trigger)
+    log = run_robust(openai_server)
+    planned = 7  # the original and six variants
+    extra = openai_server.count - planned
+    assert 1 <= extra <= 8  # the default bound
+    failed = [r for r in log.results if r.status == "failed" and "~" not in r.case_id]
+    assert [r.case_id for r in failed] == [variant]
+    (row,) = robustness(log.results)
+    assert row.variants == 6 and row.failed == 1 and row.shrink_calls == extra
+    minimal = next(r for r in log.results if r.case_id == row.minimal)
+    assert minimal.case_id.startswith(variant[:-1] + "~")  # a shrink candidate
+    assert changed_words(minimal.vars["text"]) == [trigger]
+    assert minimal.status == "failed" and row.one_minimal is True
+    assert minimal.variant["shrunk_from"] == variant.split("=")[1][:-1]
+    assert minimal.variant["size"] == "1"
+    # every candidate is in the RunLog, after the variant it was shrunk from
+    ids = [r.case_id for r in log.results]
+    candidates = [i for i in ids if "~" in i]
+    assert len(candidates) == extra
+    assert ids.index(variant) < min(ids.index(c) for c in candidates)
+    # the same seed again: the same minimal perturbation, every answer from the cache
+    before = openai_server.count
+    again = run_robust(openai_server)
+    assert openai_server.count == before
+    (row2,) = robustness(again.results)
+    assert (row2.minimal, row2.minimal_description, row2.one_minimal) == (
+        row.minimal, row.minimal_description, True)
+    assert [r.case_id for r in again.results] == ids
+    html = (project / "reports" / "robust.html").read_text(encoding="utf-8")
+    table = html[html.index('id="bias-robustness-table"'):]
+    table = table[:table.index("</table>")]
+    assert f"<code>{row.minimal}</code>" in table
+    assert f"1-minimal: removing any one edit makes it pass (shrunk with {extra} call" in table
+
+
+def test_shrink_zero_runs_only_the_planned_cases(
+        project: Path, openai_server: OpenAIServer) -> None:
+    write(project / "s.suite.yaml", [shrink_case(shrink=0)])
+    variant, trigger = three_typo_variant(project / "s.suite.yaml")
+    scripted(openai_server, trigger)
+    log = run_robust(openai_server, "--no-cache")
+    assert openai_server.count == 7 and len(log.results) == 7
+    (row,) = robustness(log.results)
+    assert row.minimal == variant and row.shrink_calls == 0 and row.one_minimal is None
+
+
+def test_a_budget_of_one_call_does_not_claim_minimality(
+        project: Path, openai_server: OpenAIServer) -> None:
+    write(project / "s.suite.yaml", [shrink_case(shrink=1)])
+    _, trigger = three_typo_variant(project / "s.suite.yaml")
+    scripted(openai_server, trigger)
+    log = run_robust(openai_server, "--no-cache")
+    assert openai_server.count == 8
+    (row,) = robustness(log.results)
+    assert row.shrink_calls == 1 and row.one_minimal is False
+
+
+def test_ddmin_finds_a_two_edit_interaction() -> None:
+    from harness.shrink import ddmin
+
+    walk = ddmin(6)
+    tried = []
+    candidate = next(walk)
+    try:
+        while True:
+            tried.append(candidate)
+            candidate = walk.send({1, 3} <= set(candidate))  # fails only with both edits
+    except StopIteration as stop:
+        assert stop.value == (1, 3)
+    # 1-minimal was shown: each of (1,) and (3,) alone was tried and passed
+    assert (1,) in tried and (3,) in tried
+
+
+def test_a_resume_reuses_stored_candidates_and_runs_only_the_missing_one(
+        project: Path, openai_server: OpenAIServer) -> None:
+    import sqlite3
+
+    from harness.session import RunOptions, prepare, run
+    from harness.store import RunStore
+
+    write(project / "s.suite.yaml", [shrink_case()])
+    _, trigger = three_typo_variant(project / "s.suite.yaml")
+    scripted(openai_server, trigger)
+    options = RunOptions(paths=["s.suite.yaml"], models=["openai/mock-a"],
+                         api_base=openai_server.base_url, cache=False)
+    db = project / ".harness" / "runs.sqlite"
+    store = RunStore(db)
+    try:
+        prepared = prepare(options, store)
+        first = run(prepared, store).log
+        calls = openai_server.count
+        candidates = [r.case_id for r in first.results if "~" in r.case_id]
+        assert len(candidates) >= 2
+        # as if the process died before the last candidate was stored
+        with sqlite3.connect(db) as con:
+            con.execute("DELETE FROM results WHERE case_id = ?", (candidates[-1],))
+        resumed = prepare(options, store, resume=prepared.run_id)
+        assert resumed.remaining == []
+        log = run(resumed, store).log
+        assert openai_server.count == calls + 1  # no cache: only the lost call again
+        assert [r.case_id for r in log.results] == [r.case_id for r in first.results]
+        assert robustness(log.results) == robustness(first.results)
+    finally:
+        store.close()

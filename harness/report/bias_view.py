@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from harness.results import CaseResult
+
+if TYPE_CHECKING:
+    from harness.perturb import Robustness
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,7 @@ class RobustRow:
     minimal: str
     description: str
     reason: str
+    shrink: str = ""  # "1-minimal (shrunk with 3 calls)", or why it may not be
 
 
 @dataclass(frozen=True)
@@ -113,7 +118,7 @@ def bias_view(results: Sequence[CaseResult]) -> BiasView | None:
                         r.failed, r.variants,
                         " · ".join(f"{k} {f}/{n}" for k, (f, n) in (r.by_kind or {}).items()),
                         r.minimal or "", r.minimal_description or "",
-                        r.minimal_reason or "")
+                        r.minimal_reason or "", _shrink_note(r))
               for r in robustness(results)]
     from harness.bias import preferences
 
@@ -123,3 +128,14 @@ def bias_view(results: Sequence[CaseResult]) -> BiasView | None:
     if not bbq and not gaps and not robust and not prefs:
         return None
     return BiasView(bbq, gaps, robust, prefs)
+
+
+def _shrink_note(row: Robustness) -> str:
+    """How sure the minimal perturbation is minimal (see harness/shrink.py)."""
+    calls = f" (shrunk with {row.shrink_calls} call{'s' * (row.shrink_calls != 1)})" \
+        if row.shrink_calls else ""
+    if row.one_minimal is True:
+        return "1-minimal: removing any one edit makes it pass" + calls
+    if row.one_minimal is False:
+        return "shrink budget spent before 1-minimality was shown" + calls
+    return ""

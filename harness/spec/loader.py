@@ -8,6 +8,7 @@ import re
 import typing
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from types import UnionType
 from typing import Any
@@ -27,6 +28,9 @@ from harness.spec.models import Case, ContextFile, Dataset, Defaults, ModelConfi
 from harness.spec.templating import RenderError, render
 from harness.spec.variants import Template, apply_variant, resolve_variants
 from harness.spec.yamlmarks import Marked, YamlProblem, load_marked
+
+if typing.TYPE_CHECKING:
+    from harness.shrink import Shrinker
 
 SUITE_SUFFIX = ".suite.yaml"
 MAX_PROBLEMS = 25
@@ -56,6 +60,8 @@ class CaseSpec:
     prompt: str | None = None
     answer_marker: str | None = None
     revise: str | None = None
+    # A perturbed variant: how to build it again from fewer of its edits (harness/shrink.py)
+    shrinker: Shrinker | None = field(default=None, compare=False, repr=False)
 
     @property
     def has_async_checks(self) -> bool:
@@ -328,7 +334,8 @@ def _perturbed(
     errors: _Collector, template: Template | None = None,
 ) -> list[CaseSpec]:
     """The case itself and its ``perturb:`` variants (see harness/perturb.py)."""
-    from harness.perturb import PerturbError, variants
+    from harness.perturb import Edit, Perturbed, PerturbError, apply, variants
+    from harness.shrink import Shrinker
 
     perturb = case.perturb
     assert perturb is not None
@@ -362,7 +369,8 @@ def _perturbed(
            "description": "unperturbed", "size": "0"}
     out = [replace(_split_group_checks(original, errors, grouped=True), group=case.id,
                    variant=tag)]
-    for p in drawn:
+
+    def make(p: Perturbed, extra: dict[str, str]) -> CaseSpec | None:
         new_vars = {**case.vars, **dict(zip(names, p.texts, strict=True))} if names \
             else dict(case.vars)
         variant = plain.model_copy(update={
@@ -371,15 +379,33 @@ def _perturbed(
         spec = _case_spec(suite, variant, loc, file, root, errors, extra_expect=[],
                           template=template)
         if spec is None:
-            return []
+            return None
         if on_prompt and p.texts != tuple(texts):
             messages = list(spec.messages)
             messages[users[-1]] = {**messages[users[-1]], "content": p.texts[0]}
             spec = replace(spec, messages=tuple(messages))
         spec = _split_group_checks(spec, errors, grouped=True)
-        out.append(replace(spec, group=case.id, variant={
+        return replace(spec, group=case.id, variant={
             "attribute": "perturb", "value": p.label, "group": p.kind,
-            "description": p.description, "size": str(p.size)}))
+            "description": p.description, "size": str(p.size), **extra})
+
+    def rebuild(p: Perturbed, edits: tuple[Edit, ...], label: str,
+                extra: dict[str, str]) -> CaseSpec | None:
+        """The variant with only ``edits``; None when they change nothing."""
+        new_texts, new_docs, said = apply(edits, texts, original.context)
+        if not said or (new_texts, new_docs) == (tuple(texts), tuple(original.context)):
+            return None
+        return make(Perturbed(label, p.kind, f"{p.kind}: " + "; ".join(said), len(said),
+                              new_texts, new_docs, edits), extra)
+
+    for p in drawn:
+        spec = make(p, {})
+        if spec is None:
+            return []
+        if perturb.shrink and p.kind != "reorder" and len(p.edits) > 1:
+            spec = replace(spec, shrinker=Shrinker(p.label, p.edits, perturb.shrink,
+                                                   partial(rebuild, p)))
+        out.append(spec)
     return out
 
 

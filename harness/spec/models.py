@@ -80,6 +80,9 @@ class Perturb(_Strict):
     vars: list[str] | None = Field(
         None, description="The vars to perturb (default: every string var; without vars, "
         "the prompt). 'reorder' and 'irrelevant' work on the context documents.")
+    shrink: int = Field(
+        8, ge=0, le=100, description="Model calls allowed per failing case and model to "
+        "shrink its smallest failing perturbation to a 1-minimal one (0: no shrinking).")
 
 
 class Case(_Strict):
