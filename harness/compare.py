@@ -34,7 +34,7 @@ from typing import Any, Literal
 from harness.formats import percent_range, usd
 from harness.prompt_compare import PromptComparison, compare_prompts
 from harness.prompt_compare import render_text as render_prompts
-from harness.results import CaseResult, CheckRecord, RunLog
+from harness.results import CaseResult, CheckRecord, RunLog, counted
 from harness.stats import PairKey, holm, mcnemar, pair_key, paired_bootstrap, wilson_interval
 
 __all__ = [
@@ -278,7 +278,7 @@ def _gather(logs: Sequence[RunLog]) -> tuple[list[CaseResult], list[str], list[s
     for log in logs:
         for name in names(log):
             models.append(f"{name}@{log.run_id}" if runs_of[name] > 1 else name)
-        for r in log.results:
+        for r in counted(log.results):
             if runs_of[r.model] > 1:
                 r = r.model_copy(update={"model": f"{r.model}@{log.run_id}"})
             results.append(r)

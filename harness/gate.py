@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from harness.results import CaseResult, RunLog, case_label
+from harness.results import CaseResult, RunLog, case_label, counted
 
 Pair = tuple[str, str, str, str | None]  # suite, case id, model, prompt variant
 
@@ -121,7 +121,7 @@ def _why(group: list[CaseResult]) -> str:
 
 def _groups(log: RunLog) -> dict[Pair, list[CaseResult]]:
     groups: dict[Pair, list[CaseResult]] = defaultdict(list)
-    for result in log.results:
+    for result in counted(log.results):  # shrink candidates are diagnostics, not cases
         groups[(result.suite, result.case_id, result.model, result.prompt)].append(result)
     return groups
 

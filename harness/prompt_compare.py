@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from harness.formats import percent_range, usd
-from harness.results import CaseResult, SuiteInfo
+from harness.results import CaseResult, SuiteInfo, counted
 from harness.stats import holm, mcnemar, wilson_interval
 
 ALPHA = 0.05
@@ -81,7 +81,7 @@ class PromptComparison:
 def compare_prompts(results: Sequence[CaseResult],
                     alpha: float = ALPHA) -> PromptComparison | None:
     """The prompt comparison of ``results``; None when no result has a prompt variant."""
-    rows = [r for r in results if r.prompt is not None]
+    rows = [r for r in counted(results) if r.prompt is not None]
     if not rows:
         return None
     prompts = list(dict.fromkeys(r.prompt for r in rows if r.prompt is not None))

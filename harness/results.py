@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -236,9 +237,19 @@ def merge_logs(logs: list[RunLog]) -> RunLog:
     )
 
 
+def counted(results: Iterable[CaseResult]) -> list[CaseResult]:
+    """The results that count in pass rates, comparisons and the gate: the planned cases,
+    without the shrink candidates a ``perturb:`` case adds after the run to find its
+    minimal failing perturbation (diagnostics: they exist only where a variant already
+    failed, and a different head run tries different ones)."""
+    return [r for r in results if "shrunk_from" not in r.variant]
+
+
 def summarize(results: list[CaseResult]) -> dict[str, Any]:
     """Pass rates per model (with Wilson intervals) and per check, errors by kind, and
-    the cases whose outcome varies between repeats (derived, never hand-kept)."""
+    the cases whose outcome varies between repeats (derived, never hand-kept). Shrink
+    candidates are left out (``counted``)."""
+    results = counted(results)
     per_model: dict[str, Counter[str]] = defaultdict(Counter)
     per_check: dict[str, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
     errors: dict[str, Counter[str]] = defaultdict(Counter)

@@ -336,3 +336,23 @@ def test_a_resume_reuses_stored_candidates_and_runs_only_the_missing_one(
         assert robustness(log.results) == robustness(first.results)
     finally:
         store.close()
+
+
+def test_shrink_candidates_are_shown_but_not_counted_in_rates_comparisons_or_the_gate(
+        project: Path, openai_server: OpenAIServer) -> None:
+    from harness.gate import compare as gate
+
+    write(project / "s.suite.yaml", [shrink_case()])
+    _, trigger = three_typo_variant(project / "s.suite.yaml")
+    scripted(openai_server, trigger)
+    base = run_robust(openai_server)
+    extra = [r for r in base.results if "~" in r.case_id]
+    assert extra and all(r.status == "failed" for r in extra[-1:])
+    # seven planned cases (the original and six variants), one of them failed
+    row = base.summary["models"]["openai/mock-a"]
+    assert (row["total"], row["passed"], row["failed"]) == (7, 6, 1)
+    # a head whose shrinking tried fewer candidates is the same run for the gate
+    head = base.model_copy(update={"results": [r for r in base.results if r not in extra[1:]]})
+    result = gate(base, head)
+    assert result.exit_code == 0, result.reasons
+    assert not any("new" in n and "~" in n for n in result.notes)

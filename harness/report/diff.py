@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from typing import TYPE_CHECKING, Literal
 
-from harness.results import CaseResult, RunLog
+from harness.results import CaseResult, RunLog, counted
 
 if TYPE_CHECKING:
     from markupsafe import Markup
@@ -130,7 +130,7 @@ def _why(result: CaseResult) -> str:
 
 def _index(results: Iterable[CaseResult]) -> dict[Key, CaseResult]:
     out: dict[Key, CaseResult] = {}
-    for r in results:
+    for r in counted(results):  # shrink candidates differ between runs by design
         out.setdefault(r.key, r)  # a malformed log may repeat a key: the first one counts
     return out
 

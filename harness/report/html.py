@@ -1097,15 +1097,18 @@ def _view(log: RunLog, title: str | None, full: bool,
                 )
 
         suite_names.setdefault(r.suite)
-        suite_counts[(r.suite, r.model)] = suite_counts.get((r.suite, r.model), Rate()).add(
-            r.status
-        )
+        shrunk = "shrunk_from" in r.variant  # a shrink candidate: shown, not counted
+        if not shrunk:
+            suite_counts[(r.suite, r.model)] = suite_counts.get(
+                (r.suite, r.model), Rate()).add(r.status)
         for tag in r.tags:
             tag_names.add(tag)
-            tag_counts[(tag, r.model)] = tag_counts.get((tag, r.model), Rate()).add(r.status)
+            if not shrunk:
+                tag_counts[(tag, r.model)] = tag_counts.get((tag, r.model), Rate()).add(
+                    r.status)
 
         cases.setdefault((r.suite, r.case_id), {}).setdefault(column(r), []).append(r)
-        if r.status != "passed":
+        if r.status != "passed" and not shrunk:
             label = _failure_label(r)
             modes[r.model][label] = modes[r.model].get(label, 0) + 1
         if r.error is not None:  # grouped as summarize() counts them
