@@ -213,6 +213,7 @@ class SuiteFile(pytest.File):
         suite = state.load(self.path)
         repeat = state.repeat_for(suite)
         marks = state.marks_for(suite)
+        from harness.results import case_label
         from harness.runner import WorkItem
 
         harness_mark = pytest.mark.harness
@@ -221,8 +222,7 @@ class SuiteFile(pytest.File):
                 for r in range(repeat):
                     param = model.name if repeat == 1 else f"{model.name}-{r + 1}-{repeat}"
                     # a prompt variant shows in the id: case[prompt=few-shot][model]
-                    label = case.id if case.prompt is None else \
-                        f"{case.id}[prompt={case.prompt}]"
+                    label = case_label(case.id, case.prompt)
                     item = CaseItem.from_parent(self, name=f"{label}[{param}]",
                                                 work=WorkItem(suite, case, model, r))
                     item.add_marker(harness_mark)

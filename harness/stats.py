@@ -102,9 +102,10 @@ def judged_pairs(pairs: Iterable[tuple[CaseResult, CaseResult]]) -> list[tuple[b
 
 
 def _key_text(key: PairKey) -> str:
+    from harness.results import case_label
+
     suite, case_id, repeat, prompt = key
-    shown = case_id if prompt is None else f"{case_id}[prompt={prompt}]"
-    return f"{suite}/{shown}" + (f" repeat {repeat}" if repeat else "")
+    return f"{suite}/{case_label(case_id, prompt)}" + (f" repeat {repeat}" if repeat else "")
 
 
 @dataclass(frozen=True)
