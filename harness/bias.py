@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from harness.results import CaseResult
+from harness.results import CaseResult, model_label
 
 GROUP_CHECK = "consistent_across"
 
@@ -28,7 +28,7 @@ GROUP_CHECK = "consistent_across"
 def _who(result: CaseResult) -> str:
     # Each prompt variant is scored apart (as its own model): pooling variants would let
     # opposite gaps cancel out and would count one case twice as if it were two.
-    return result.model if result.prompt is None else f"{result.model} · {result.prompt}"
+    return model_label(result.model, result.prompt)
 
 
 @dataclass(frozen=True)

@@ -110,6 +110,12 @@ def case_label(case_id: str, prompt: str | None) -> str:
     return case_id if prompt is None else f"{case_id}[prompt={prompt}]"
 
 
+def model_label(model: str, prompt: str | None) -> str:
+    """A model with its prompt variant, ``model · prompt``: how bias statistics and the
+    report's matrix name what they score apart."""
+    return model if prompt is None else f"{model} · {prompt}"
+
+
 class PromptInfo(_Record):
     """A prompt variant of a suite, as it was when the run started."""
 

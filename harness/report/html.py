@@ -43,7 +43,7 @@ from harness.report import prompts_view
 from harness.report.bias_view import BiasView, bias_view
 from harness.report.gc_pause import gc_paused
 from harness.report.masking import one_cache
-from harness.results import CaseResult, RunLog, summarize
+from harness.results import CaseResult, RunLog, model_label, summarize
 from harness.stats import wilson_interval
 
 if TYPE_CHECKING:
@@ -1125,8 +1125,9 @@ def _view(log: RunLog, title: str | None, full: bool,
             if leader.ci is not None and runner_up.ci is not None:
                 leader.best_overlaps = leader.ci[0] <= runner_up.ci[1]
 
-    repeat_rows = {(row["suite"], row["case_id"], f"{row['model']} · {row['prompt']}"
-                    if row.get("prompt") and columns is not names else row["model"]): row
+    repeat_rows = {(row["suite"], row["case_id"],
+                    model_label(row["model"], row.get("prompt") or None)
+                    if columns is not names else row["model"]): row
                    for row in summary["repeats"]}
     flaky_keys = {key for key, row in repeat_rows.items() if row["flaky"]}
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from harness.prompt_compare import compare_prompts, format_p
-from harness.results import CaseResult, RunLog
+from harness.results import CaseResult, RunLog, model_label
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ class PromptsView:
 
 def column_name(result: CaseResult) -> str:
     """The matrix column of a result in a run with several prompt variants."""
-    return result.model if result.prompt is None else f"{result.model} · {result.prompt}"
+    return model_label(result.model, result.prompt)
 
 
 def several_prompts(log: RunLog) -> bool:
