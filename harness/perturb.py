@@ -335,7 +335,7 @@ def robustness(results: Sequence[Any]) -> list[Robustness]:
     """Per perturbed case, model and repeat: the failing variants and the minimal one."""
     from collections import defaultdict
 
-    from harness.results import case_label
+    from harness.results import case_label, is_shrunk
 
     # a prompt variant is a different prompt: its perturbations form their own group
     groups: dict[tuple[str, str, str, int, str], list[Any]] = defaultdict(list)
@@ -346,7 +346,7 @@ def robustness(results: Sequence[Any]) -> list[Robustness]:
     for (suite, group, model, _, prompt), members in sorted(groups.items()):
         case = case_label(group, prompt or None)
         original = next((r for r in members if r.variant.get("value") == "original"), None)
-        shrunk = [r for r in members if "shrunk_from" in r.variant]
+        shrunk = [r for r in members if is_shrunk(r)]
         perturbed = [r for r in members if r is not original and r not in shrunk]
         failed = [r for r in perturbed if r.status == "failed"]
         errors = sum(r.status == "error" for r in perturbed)

@@ -248,7 +248,12 @@ def counted(results: Iterable[CaseResult]) -> list[CaseResult]:
     without the shrink candidates a ``perturb:`` case adds after the run to find its
     minimal failing perturbation (diagnostics: they exist only where a variant already
     failed, and a different head run tries different ones)."""
-    return [r for r in results if "shrunk_from" not in r.variant]
+    return [r for r in results if not is_shrunk(r)]
+
+
+def is_shrunk(result: CaseResult) -> bool:
+    """Whether a result is a shrink candidate rather than a planned case."""
+    return "shrunk_from" in result.variant
 
 
 def summarize(results: list[CaseResult]) -> dict[str, Any]:

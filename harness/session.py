@@ -21,7 +21,7 @@ from typing import Any
 from harness import __version__
 from harness.errors import Problem, SuiteError, UsageError
 from harness.groups import apply_group_checks
-from harness.results import CaseResult, ModelInfo, RunLog, SuiteInfo
+from harness.results import CaseResult, ModelInfo, RunLog, SuiteInfo, is_shrunk
 from harness.runner import (
     Budget,
     Outcome,
@@ -418,7 +418,7 @@ def build_log(prepared: Prepared, store: RunStore, status: str, finished_at: str
     # group checks need every variant: derived here from what is stored, so a resumed run
     # gets the same verdicts as an uninterrupted one (see harness/groups.py)
     results = apply_group_checks(prepared.items, results, judges)
-    if any("shrunk_from" in r.variant for r in source):  # perturb shrink candidates
+    if any(is_shrunk(r) for r in source):  # perturb shrink candidates
         from harness.shrink import with_candidates
 
         results = with_candidates(results, source)

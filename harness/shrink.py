@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from harness.perturb import Edit
-from harness.results import CaseResult, ResultKey
+from harness.results import CaseResult, ResultKey, is_shrunk
 
 if TYPE_CHECKING:
     from harness.runner import WorkItem
@@ -208,11 +208,6 @@ async def shrink(items: Sequence[WorkItem], results: Mapping[ResultKey, CaseResu
     if annotated:
         store(annotated)
     return out
-
-
-def is_shrunk(result: CaseResult) -> bool:
-    """Whether a result is a shrink candidate rather than a planned case."""
-    return "shrunk_from" in result.variant
 
 
 def parent_key(result: CaseResult) -> ResultKey:

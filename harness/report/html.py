@@ -43,7 +43,7 @@ from harness.report import prompts_view
 from harness.report.bias_view import BiasView, bias_view
 from harness.report.gc_pause import gc_paused
 from harness.report.masking import one_cache
-from harness.results import CaseResult, RunLog, model_label, summarize
+from harness.results import CaseResult, RunLog, is_shrunk, model_label, summarize
 from harness.stats import wilson_interval
 
 if TYPE_CHECKING:
@@ -1097,7 +1097,7 @@ def _view(log: RunLog, title: str | None, full: bool,
                 )
 
         suite_names.setdefault(r.suite)
-        shrunk = "shrunk_from" in r.variant  # a shrink candidate: shown, not counted
+        shrunk = is_shrunk(r)  # a shrink candidate: shown, not counted
         if not shrunk:
             suite_counts[(r.suite, r.model)] = suite_counts.get(
                 (r.suite, r.model), Rate()).add(r.status)
