@@ -9,10 +9,13 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness import __version__, detect, library
 from harness.formats import usd
+
+if TYPE_CHECKING:
+    from harness.cost import Estimate
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -425,6 +428,18 @@ def _warn_unpriced_judges(judges: Sequence[str]) -> None:
               file=sys.stderr)
 
 
+def _add_estimate(row: dict[str, Any], low: Estimate, high: Estimate) -> None:
+    """Add a call to a dry-run row: its prompt tokens and least cost from ``low``, its
+    completion tokens and greatest cost from ``high`` (the same estimate for one call)."""
+    row["prompt"] += low.prompt_tokens
+    row["completion"] += high.max_completion_tokens
+    if low.min_cost is None or high.max_cost is None:
+        row["priced"] = False
+    else:
+        row["low"] += low.min_cost
+        row["high"] += high.max_cost
+
+
 def _dry_run(options: Any, items: Sequence[Any] | None) -> int:
     """Calls, tokens and cost per model, estimated offline; nothing is sent."""
     from dataclasses import replace
@@ -463,25 +478,12 @@ def _dry_run(options: Any, items: Sequence[Any] | None) -> int:
             request = second
             item = replace(item, case=replace(item.case, revise=None))
         est = estimate(request)
-        row["prompt"] += est.prompt_tokens
-        row["completion"] += est.max_completion_tokens
-        if est.min_cost is None or est.max_cost is None:
-            row["priced"] = False
-        else:
-            row["low"] += est.min_cost
-            row["high"] += est.max_cost
+        _add_estimate(row, est, est)
         shortest = second_turn_bound(item.case, request, answer="")
         if shortest is not None:  # self_check: a second call, after an answer of 0 to max
             row["calls"] += 1
-            low, high = estimate(shortest), estimate(second_turn_bound(item.case, request)
-                                                     or shortest)
-            row["prompt"] += low.prompt_tokens
-            row["completion"] += high.max_completion_tokens
-            if low.min_cost is None or high.max_cost is None:
-                row["priced"] = False
-            else:
-                row["low"] += low.min_cost
-                row["high"] += high.max_cost
+            _add_estimate(row, estimate(shortest),
+                          estimate(second_turn_bound(item.case, request) or shortest))
     if cache is not None:
         cache.close()
     print(f"dry run: {sum(row['calls'] for row in rows.values())} calls, nothing sent\n")
