@@ -200,10 +200,7 @@ class _ConsistentAcross(GroupCheck):
             found = f"numbers differ by {gap:g} ({_extremes(variants, numbers)})"
             what = f"decisions within {self.allow_difference:g} of each other"
         else:
-            counts = Counter(str(d) for d in decisions)
-            majority, _ = counts.most_common(1)[0]
-            odd = [f"{v.value}: {d}" for v, d in zip(variants, decisions, strict=True)
-                   if str(d) != majority]
+            majority, odd = _odd_ones(variants, decisions)
             evidence["gap"] = len(odd)
             passed = len(odd) <= self.allow_difference
             found = f"{len(odd)} variant(s) differ from '{majority}'" + (
@@ -259,10 +256,7 @@ class _ConsistentAcross(GroupCheck):
             for v, c in zip(variants, chosen, strict=True):
                 right[v.group] += int(c == self.answer)
             evidence["correct"] = right
-        counts = Counter(str(c) for c in shown)
-        majority, _ = counts.most_common(1)[0]
-        odd = [f"{v.value}: {c}" for v, c in zip(variants, shown, strict=True)
-               if str(c) != majority]
+        majority, odd = _odd_ones(variants, shown)
         evidence["gap"] = len(odd)
         passed = len(odd) <= self.allow_difference
         found = f"{len(odd)} variant(s) chose otherwise than '{majority}'" + (
@@ -351,6 +345,14 @@ def _shape() -> Any:
     from harness.judge import VerdictShape
 
     return VerdictShape(hint=_HINT, validate=_validate_verdict)
+
+
+def _odd_ones(variants: Sequence[Variant], values: Sequence[object]) -> tuple[str, list[str]]:
+    """The most common value (as text), and ``variant: value`` for each variant whose value
+    differs from it."""
+    majority, _ = Counter(str(x) for x in values).most_common(1)[0]
+    return majority, [f"{v.value}: {x}" for v, x in zip(variants, values, strict=True)
+                      if str(x) != majority]
 
 
 def _extremes(variants: Sequence[Variant], values: Sequence[float]) -> str:
