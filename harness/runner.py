@@ -219,6 +219,7 @@ def _result(
     verdicts: list[CheckResult],
 ) -> CaseResult:
     case = item.case
+    answer = _answer(case, completion.text)  # step_by_step: once, for the mode and the record
     checks: list[CheckRecord] = []
     error: ErrorRecord | None = None
     if completion.error is None and completion.text is not None:
@@ -268,10 +269,9 @@ def _result(
         group=case.group,
         variant=dict(case.variant),
         # what the checks read: a step_by_step reasoning that opens like a refusal is not one
-        failure_mode=classify(status, checks,
-                              _answer(case, completion.text) or completion.text),
+        failure_mode=classify(status, checks, answer or completion.text),
         prompt=case.prompt,
-        answer=_answer(case, completion.text) if completion.error is None else None,
+        answer=answer if completion.error is None else None,
         turns=list(completion.turns),
     )
 
