@@ -14,7 +14,6 @@ It reads results only (from RunLogs), like ``harness.compare``.
 from __future__ import annotations
 
 import statistics
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -243,18 +242,6 @@ def render_text(c: PromptComparison) -> list[str]:
                        f"{format_p(t.p_adjusted)}{' *' if t.significant else ''}")
     if c.verdicts:
         out += ["", "prompt verdicts"] + [f"  {v}" for v in c.verdicts]
-    return out
-
-
-def rates_by_prompt(results: Sequence[CaseResult]) -> dict[str, dict[str, PromptRate]]:
-    """Overall pass rate per prompt, then per model (for the library and reports)."""
-    grouped: dict[tuple[str, str], list[CaseResult]] = defaultdict(list)
-    for r in results:
-        if r.prompt is not None:
-            grouped[(r.prompt, r.model)].append(r)
-    out: dict[str, dict[str, PromptRate]] = {}
-    for (prompt, model), rows in grouped.items():
-        out.setdefault(prompt, {})[model] = _rate("overall", model, prompt, rows)
     return out
 
 
