@@ -46,7 +46,6 @@ PRECEDENCE: tuple[str, ...] = (
     "bias", "refusal", "format", "wrong_answer", "judge", "budget",
 )
 DEFAULT_MODE: FailureMode = "wrong_answer"
-REFUSAL_CONFIDENCE = 0.5  # as the `refuses` check's default threshold
 
 _RANK = {mode: n for n, mode in enumerate(PRECEDENCE)}
 assert set(_RANK) == set(MODES) == set(get_args(FailureMode))
@@ -122,9 +121,9 @@ _REFUSAL_CUES = re.compile(
 def _refused(output: str) -> bool:
     if not _REFUSAL_CUES.search(output.replace("’", "'").lower()):
         return False
-    from harness.checks.leak import refusal
+    from harness.checks.leak import is_refusal
 
-    return refusal(output).confidence >= REFUSAL_CONFIDENCE
+    return is_refusal(output)
 
 
 def of(result: CaseResult) -> str | None:

@@ -318,15 +318,15 @@ def test_faithful_judges_name_invented_figures_and_claims(project: Path) -> None
 
 
 def test_the_refusal_shortcut_agrees_with_the_refusal_detector() -> None:
-    from harness.checks.leak import refusal
-    from harness.failures import REFUSAL_CONFIDENCE, _refused
+    from harness.checks.leak import REFUSAL_THRESHOLD, refusal
+    from harness.failures import _refused
 
     data = Path(__file__).resolve().parent.parent / "bench" / "data"
     texts = [json.loads(line)["text"] for name in ("refusal_responses.jsonl",
                                                     "refusal_responses_holdout.jsonl",
                                                     "smollm2_answers_labelled.jsonl")
              for line in (data / name).read_text(encoding="utf-8").splitlines() if line]
-    refusals = [t for t in texts if refusal(t).confidence >= REFUSAL_CONFIDENCE]
+    refusals = [t for t in texts if refusal(t).confidence >= REFUSAL_THRESHOLD]
     assert len(refusals) > 100  # the corpora hold many refusals, in many phrasings
     assert [t for t in texts if _refused(t) != (t in refusals)] == []
     assert not _refused("Revenue rose 3 percent to $1.2 million in 2023. " * 20)
