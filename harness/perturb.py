@@ -76,6 +76,7 @@ def shipped() -> dict[str, Any]:
     return data
 
 
+@cache  # read by every synonym edit (hypothesis draws many per case while loading)
 def _synonyms() -> dict[str, list[str]]:
     table: dict[str, list[str]] = {}
     for group in shipped()["synonyms"]:
