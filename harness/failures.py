@@ -126,11 +126,6 @@ def _refused(output: str) -> bool:
     return is_refusal(output)
 
 
-def of(result: CaseResult) -> str | None:
-    """``classify`` applied to a whole result."""
-    return classify(result.status, result.checks, result.output)
-
-
 def counts(results: Iterable[CaseResult]) -> dict[str, dict[str, int]]:
     """Per model, how many results failed in each mode, most frequent first."""
     out: dict[str, dict[str, int]] = {}
