@@ -113,6 +113,7 @@ async def _judge_all(args: argparse.Namespace, items: Sequence[tuple[int, dict[s
 async def _judge(faithful: BoundCheck, client: JudgeClient,
                  item: dict[str, Any]) -> CheckResult:
     from harness.checks.registry import CheckInput
+    from harness.detect_grounding import _texts
 
     question = _texts(item.get("question"))
     inp = CheckInput(
@@ -159,8 +160,3 @@ def _unsupported(verdicts: list[dict[str, Any]]) -> list[dict[str, Any]]:
             entry["judges"].append(verdict["model"])
     return list(found.values())
 
-
-def _texts(value: Any) -> list[str]:
-    if value is None:
-        return []
-    return [value] if isinstance(value, str) else list(value)
