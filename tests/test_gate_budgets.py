@@ -91,3 +91,22 @@ def test_suite_cost_budget_applies_to_that_suite_only() -> None:
     roomy = [s.model_copy(update={"gate": {"max_cost": 0.001}}) for s in log.suites]
     assert not [r for r in compare(log, head.model_copy(update={"suites": roomy})).reasons
                 if "budget" in r]
+
+
+def test_suite_cost_budget_counts_the_judges_as_the_run_budget_does() -> None:
+    from harness.gate import Budgets, compare
+    from tests.report.conftest import build_log
+
+    log = build_log()  # every result costs $0.00012; 6 per suite
+    judged = [r.model_copy(update={"judge_cost_usd": 0.0001}) for r in log.results]
+    roomy = [s.model_copy(update={"gate": {"max_cost": 0.001}}) for s in log.suites]
+    head = log.model_copy(update={"suites": roomy, "results": judged, "run_id": "head"})
+    # 6 x (0.00012 + 0.0001) = 0.00132 > 0.001 per suite, computed by hand; the models'
+    # calls alone (0.00072) would fit
+    assert [r for r in compare(log, head).reasons if "budget" in r] == [
+        "legal: its results cost $0.0013, more than the suite's budget $0.001",
+        "marketing: its results cost $0.0013, more than the suite's budget $0.001",
+    ]
+    # the run-wide budget has always counted them: 12 x 0.00022 = 0.00264
+    assert [r for r in compare(log, head, Budgets(max_cost=0.002)).reasons
+            if "budget" in r] == ["the run cost $0.0026, more than the budget $0.002"]
