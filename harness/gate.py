@@ -25,10 +25,9 @@ Exit codes: 0 pass, 1 regression or budget, 2 usage error (the CLI's), 3 too man
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from harness.results import CaseResult, RunLog, case_label, counted
+from harness.results import CaseResult, RunLog, case_label, counted, spent
 
 Pair = tuple[str, str, str, str | None]  # suite, case id, model, prompt variant
 
@@ -125,12 +124,6 @@ def _groups(log: RunLog) -> dict[Pair, list[CaseResult]]:
     for result in counted(log.results):  # shrink candidates are diagnostics, not cases
         groups[(result.suite, result.case_id, result.model, result.prompt)].append(result)
     return groups
-
-
-def _cost(results: Iterable[CaseResult]) -> float:
-    """What ``results`` cost, the model calls and their judges together (as --max-cost
-    bounds them)."""
-    return sum((r.cost_usd or 0.0) + (r.judge_cost_usd or 0.0) for r in results)
 
 
 def _p95(values: list[float]) -> float:
@@ -246,7 +239,7 @@ def _budgets(head: RunLog, limits: Budgets, reasons: list[str]) -> None:
     if limits.max_cost is None:
         for suite, gate in sorted(declared.items()):
             if "max_cost" in gate:
-                cost = _cost(r for r in head.results if r.suite == suite)
+                cost = spent(r for r in head.results if r.suite == suite)
                 if cost > gate["max_cost"]:
                     reasons.append(f"{suite}: its results cost ${cost:.4f}, more than the "
                                    f"suite's budget ${gate['max_cost']:g}")
@@ -263,7 +256,7 @@ def _budgets(head: RunLog, limits: Budgets, reasons: list[str]) -> None:
                         reasons.append(f"{suite} on {model}: p95 latency {p95:.0f} ms is above "
                                        f"the suite's {gate['max_latency_p95']:g} ms")
     if limits.max_cost is not None:
-        cost = _cost(head.results)
+        cost = spent(head.results)
         if cost > limits.max_cost:
             reasons.append(f"the run cost ${cost:.4f}, more than the budget ${limits.max_cost:g}")
     if limits.max_latency_p95 is not None:

@@ -298,6 +298,12 @@ def summarize(results: list[CaseResult]) -> dict[str, Any]:
     }
 
 
+def spent(results: Iterable[CaseResult]) -> float:
+    """What ``results`` cost, model calls and their judges together, as ``--max-cost`` and
+    the gate's budgets count it (USD; an unpriced call counts 0)."""
+    return sum((r.cost_usd or 0.0) + (r.judge_cost_usd or 0.0) for r in results)
+
+
 def cost_summary(results: list[CaseResult]) -> dict[str, Any]:
     """What the run spent on model calls and on judge calls, in total and per model (USD;
     None where nothing was priced). ``--max-cost`` bounds the two together."""

@@ -21,7 +21,7 @@ from typing import Any
 from harness import __version__
 from harness.errors import Problem, SuiteError, UsageError
 from harness.groups import apply_group_checks
-from harness.results import CaseResult, ModelInfo, RunLog, SuiteInfo, is_shrunk
+from harness.results import CaseResult, ModelInfo, RunLog, SuiteInfo, is_shrunk, spent
 from harness.runner import (
     Budget,
     Outcome,
@@ -339,9 +339,7 @@ def run(
                            judges=judge_models(options.judges, options.api_base))
     budget = None
     if options.max_cost is not None:
-        spent = sum((r.cost_usd or 0.0) + (r.judge_cost_usd or 0.0)
-                    for r in store.results(prepared.run_id))
-        budget = Budget(limit=options.max_cost, spent=spent)
+        budget = Budget(limit=options.max_cost, spent=spent(store.results(prepared.run_id)))
 
     pending: list[CaseResult] = []
 
