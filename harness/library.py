@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
-    from harness.results import RunLog
+    from harness.results import CaseResult, RunLog
 
 
 # NamedTuples, not dataclasses: this module is imported by `harness --help`, and
@@ -52,6 +52,7 @@ class Entry(NamedTuple):
 
 def build(paths: list[str], runlogs: list[RunLog]) -> list[Entry]:
     """The library of the suites under ``paths``, measured by ``runlogs`` (newest wins)."""
+    from harness.results import counted
     from harness.session import load_suites
     from harness.stats import wilson_interval
 
@@ -63,18 +64,20 @@ def build(paths: list[str], runlogs: list[RunLog]) -> list[Entry]:
             entry.notes[suite.name] = info.get("note")
             entry.patterns[suite.name] = list(info.get("patterns") or [])
             entry.fingerprints[suite.name] = info["fingerprint"]
-    latest: dict[tuple[str, str, str], tuple[str, RunLog]] = {}
+    # per (prompt, suite, model): the newest log's results, grouped in one pass per log;
+    # shrink candidates are diagnostics, not measurements (results.counted)
+    latest: dict[tuple[str, str, str], tuple[str, RunLog, list[CaseResult]]] = {}
     for log in runlogs:
-        for r in log.results:
-            if r.prompt is None or r.prompt not in entries:
-                continue
-            key = (r.prompt, r.suite, r.model)
+        groups: dict[tuple[str, str, str], list[CaseResult]] = {}
+        for r in counted(log.results):
+            if r.prompt is not None and r.prompt in entries:
+                groups.setdefault((r.prompt, r.suite, r.model), []).append(r)
+        for key, rows in groups.items():
             known = latest.get(key)
             if known is None or known[0] < log.created_at:
-                latest[key] = (log.created_at, log)
-    for (prompt, suite_name, model), (_, log) in sorted(latest.items()):
-        rows = [r for r in log.results
-                if (r.prompt, r.suite, r.model) == (prompt, suite_name, model)]
+                latest[key] = (log.created_at, log, rows)
+    for (prompt, suite_name, model), (_, log, rows) in sorted(latest.items(),
+                                                              key=lambda kv: kv[0]):
         passed = sum(r.status == "passed" for r in rows)
         judged = sum(r.status != "error" for r in rows)
         measured = next((p.fingerprint for s in log.suites if s.name == suite_name

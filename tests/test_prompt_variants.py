@@ -342,6 +342,28 @@ def test_the_library_lists_prompts_with_notes_suites_and_latest_rates(
     assert line.endswith("(an older text of this prompt)")  # the role text changed since
 
 
+def test_the_library_does_not_count_shrink_candidates(
+    project: Path, openai_server: OpenAIServer
+) -> None:
+    from harness.library import build
+    from harness.results import RunLog
+
+    write(project, suite_text(2, TWO, name="alpha"), "alpha.suite.yaml")
+    openai_server.script = lambda body: f"On {last_user_message(body)}"  # every case passes
+    assert run(openai_server, "alpha.suite.yaml", "--no-cache", "--name", "lib") == 0
+    log = RunLog.read("reports/lib.json")
+    # a failing shrink candidate of c0 with the role: a diagnostic, not a measured case
+    extra = log.results[0].model_copy(update={
+        "case_id": "c0[perturb=typos-1~1]", "status": "failed",
+        "variant": {"shrunk_from": "typos-1", "edits": "0"}})
+    log = log.model_copy(update={"results": [*log.results, extra]})
+    measures = {(e.name, m.model): (m.passed, m.judged)
+                for e in build(["alpha.suite.yaml"], [log]) for m in e.measures}
+    # 2 cases per variant, both passed: counted by hand from the script above
+    assert measures == {("baseline", "openai/mock-a"): (2, 2),
+                        ("with-role", "openai/mock-a"): (2, 2)}
+
+
 # -- reports and exports ---------------------------------------------------------------------
 
 
