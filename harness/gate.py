@@ -223,7 +223,7 @@ def _budgets(head: RunLog, limits: Budgets, reasons: list[str]) -> None:
     declared = {s.name: s.gate for s in head.suites if s.gate}
     if limits.min_pass_rate is not None or any("min_pass_rate" in g for g in declared.values()):
         counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-        for r in head.results:
+        for r in counted(head.results):  # shrink candidates are diagnostics, not cases
             if r.status != "error":
                 counts[(r.suite, r.model)][0] += r.status == "passed"
                 counts[(r.suite, r.model)][1] += 1

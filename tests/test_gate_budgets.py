@@ -110,3 +110,22 @@ def test_suite_cost_budget_counts_the_judges_as_the_run_budget_does() -> None:
     # the run-wide budget has always counted them: 12 x 0.00022 = 0.00264
     assert [r for r in compare(log, head, Budgets(max_cost=0.002)).reasons
             if "budget" in r] == ["the run cost $0.0026, more than the budget $0.002"]
+
+
+def test_a_pass_rate_floor_does_not_count_shrink_candidates() -> None:
+    from harness.gate import Budgets, compare
+    from tests.report.conftest import build_log
+
+    log = build_log()
+    passing = [r.model_copy(update={"status": "passed", "error": None}) for r in log.results]
+    # one failing shrink candidate per suite × model: diagnostics of a perturbed case
+    firsts = {(r.suite, r.model): r for r in reversed(passing)}
+    candidates = [r.model_copy(update={"case_id": f"{r.case_id}[perturb=typos-1~1]",
+                                       "status": "failed",
+                                       "variant": {"shrunk_from": "typos-1", "edits": "0"}})
+                  for r in firsts.values()]
+    base = log.model_copy(update={"results": passing})
+    head = log.model_copy(update={"results": [*passing, *candidates], "run_id": "head"})
+    # every planned case passed: 100% everywhere, so a floor of 100% holds
+    assert [r for r in compare(base, head, Budgets(min_pass_rate=1.0)).reasons
+            if "pass rate" in r] == []
