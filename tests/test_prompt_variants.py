@@ -476,3 +476,24 @@ prompts:
     status = {(r.variant["value"], r.prompt): r.status for r in log.results}
     assert status == {("Ann", "baseline"): "failed", ("Bob", "baseline"): "failed",
                       ("Ann", "with-role"): "passed", ("Bob", "with-role"): "passed"}
+
+
+def test_the_matrix_columns_rate_planned_cases_only() -> None:
+    from harness.report import prompts_view
+    from tests.report.conftest import build_log
+
+    log = build_log()
+    planned = [r.model_copy(update={"prompt": ("plain", "role")[n % 2]})
+               for n, r in enumerate(log.results)]
+    candidates = [r.model_copy(update={"case_id": f"{r.case_id}[perturb=typos-1~1]",
+                                       "status": "failed",
+                                       "variant": {"shrunk_from": "typos-1", "edits": "0"}})
+                  for r in planned]
+    view = prompts_view.build(log.model_copy(update={"results": [*planned, *candidates]}))
+    assert view is not None
+    expected: dict[str, list[int]] = {}
+    for r in planned:  # counted here by hand, from the planned results alone
+        cell = expected.setdefault(f"{r.model} · {r.prompt}", [0, 0])
+        cell[0] += r.status == "passed"
+        cell[1] += 1
+    assert {c.name: [c.rate.passed, c.rate.total] for c in view.columns} == expected

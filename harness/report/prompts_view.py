@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from harness.prompt_compare import compare_prompts, format_p
-from harness.results import CaseResult, RunLog, model_label
+from harness.results import CaseResult, RunLog, counted, model_label
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ def build(log: RunLog) -> PromptsView | None:
     columns: list[Column] = []
     if several_prompts(log):
         counts: dict[str, list[int]] = {}
-        for r in log.results:
+        for r in counted(log.results):  # shrink candidates are shown, not counted
             cell = counts.setdefault(column_name(r), [0, 0])
             cell[0] += r.status == "passed"
             cell[1] += 1
