@@ -35,7 +35,15 @@ from harness.formats import percent_range, usd
 from harness.prompt_compare import PromptComparison, compare_prompts
 from harness.prompt_compare import render_text as render_prompts
 from harness.results import CaseResult, CheckRecord, RunLog, counted
-from harness.stats import PairKey, holm, mcnemar, pair_key, paired_bootstrap, wilson_interval
+from harness.stats import (
+    PairKey,
+    holm,
+    mcnemar,
+    p95,
+    pair_key,
+    paired_bootstrap,
+    wilson_interval,
+)
 
 __all__ = [
     "ALPHA",
@@ -567,12 +575,6 @@ def _cost_note(first: ModelRate, second: ModelRate) -> str:
 # -- cost, latency, failure modes -----------------------------------------------------------
 
 
-def _p95(values: Sequence[float]) -> float:
-    # nearest rank, like the HTML report: a value that was observed
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-
-
 def _costs(model: str, results: Sequence[CaseResult]) -> ModelCosts:
     costs = [r.cost_usd for r in results if r.cost_usd is not None]
     latencies = [r.latency_ms for r in results if r.latency_ms is not None]
@@ -580,9 +582,9 @@ def _costs(model: str, results: Sequence[CaseResult]) -> ModelCosts:
         model=model, results=len(results), priced=len(costs),
         cost_total=math.fsum(costs) if costs else None,
         cost_median=statistics.median(costs) if costs else None,
-        cost_p95=_p95(costs) if costs else None,
+        cost_p95=p95(costs) if costs else None,
         latency_median=statistics.median(latencies) if latencies else None,
-        latency_p95=_p95(latencies) if latencies else None,
+        latency_p95=p95(latencies) if latencies else None,
     )
 
 

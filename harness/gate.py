@@ -28,6 +28,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from harness.results import CaseResult, RunLog, case_label, counted, spent
+from harness.stats import p95
 
 Pair = tuple[str, str, str, str | None]  # suite, case id, model, prompt variant
 
@@ -124,11 +125,6 @@ def _groups(log: RunLog) -> dict[Pair, list[CaseResult]]:
     for result in counted(log.results):  # shrink candidates are diagnostics, not cases
         groups[(result.suite, result.case_id, result.model, result.prompt)].append(result)
     return groups
-
-
-def _p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
 
 
 def compare(base: RunLog, head: RunLog, budgets: Budgets | None = None) -> GateResult:
@@ -251,9 +247,9 @@ def _budgets(head: RunLog, limits: Budgets, reasons: list[str]) -> None:
                     if r.suite == suite and r.latency_ms is not None and not r.cached:
                         per_model[r.model].append(r.latency_ms)
                 for model, values in sorted(per_model.items()):
-                    p95 = _p95(values)
-                    if p95 > gate["max_latency_p95"]:
-                        reasons.append(f"{suite} on {model}: p95 latency {p95:.0f} ms is above "
+                    latency = p95(values)
+                    if latency > gate["max_latency_p95"]:
+                        reasons.append(f"{suite} on {model}: p95 latency {latency:.0f} ms is above "
                                        f"the suite's {gate['max_latency_p95']:g} ms")
     if limits.max_cost is not None:
         cost = spent(head.results)
@@ -265,7 +261,7 @@ def _budgets(head: RunLog, limits: Budgets, reasons: list[str]) -> None:
             if r.latency_ms is not None and not r.cached:
                 by_model[r.model].append(r.latency_ms)
         for model, values in sorted(by_model.items()):
-            p95 = _p95(values)
-            if p95 > limits.max_latency_p95:
-                reasons.append(f"{model}: p95 latency {p95:.0f} ms is above "
+            latency = p95(values)
+            if latency > limits.max_latency_p95:
+                reasons.append(f"{model}: p95 latency {latency:.0f} ms is above "
                                f"{limits.max_latency_p95:g} ms")

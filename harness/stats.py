@@ -94,6 +94,13 @@ def pair_models(
                         [r for r in rows if r.model == model_b])
 
 
+def p95(values: Sequence[float]) -> float:
+    """The 95th percentile by nearest rank (numpy's ``method="nearest"``): a value that was
+    observed. The report, compare and the gate all use this one, so they agree."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
 def judged_pairs(pairs: Iterable[tuple[CaseResult, CaseResult]]) -> list[tuple[bool, bool]]:
     """(a passed, b passed) for the pairs both sides judged: a provider error says nothing
     about what the model can do, so a pair with an error on either side is left out."""

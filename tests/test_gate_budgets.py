@@ -129,3 +129,25 @@ def test_a_pass_rate_floor_does_not_count_shrink_candidates() -> None:
     # every planned case passed: 100% everywhere, so a floor of 100% holds
     assert [r for r in compare(base, head, Budgets(min_pass_rate=1.0)).reasons
             if "pass rate" in r] == []
+
+
+def test_the_gate_reads_p95_latency_as_the_report_does() -> None:
+    import numpy as np
+
+    from harness.gate import Budgets, compare
+    from tests.report.conftest import build_log
+
+    log = build_log()
+    first = log.results[0]
+    latencies = [float(100 * (n + 1)) for n in range(20)]
+    timed = [first.model_copy(update={"case_id": f"lat-{n}", "latency_ms": ms, "cached": False})
+             for n, ms in enumerate(latencies)]
+    head = log.model_copy(update={"run_id": "head", "results": timed})
+    # numpy's nearest-rank 95th percentile, the one the report and compare show: 1900 ms
+    expected = float(np.percentile(latencies, 95, method="nearest"))
+    assert expected < max(latencies)  # so a budget between them tells the two apart
+    assert not [r for r in compare(log, head, Budgets(max_latency_p95=expected)).reasons
+                if "latency" in r]
+    assert [r for r in compare(log, head, Budgets(max_latency_p95=expected - 1)).reasons
+            if "latency" in r] == [f"{first.model}: p95 latency {expected:.0f} ms is above "
+                                   f"{expected - 1:g} ms"]

@@ -44,7 +44,7 @@ from harness.report.bias_view import BiasView, bias_view
 from harness.report.gc_pause import gc_paused
 from harness.report.masking import one_cache
 from harness.results import CaseResult, RunLog, is_shrunk, model_label, summarize
-from harness.stats import wilson_interval
+from harness.stats import p95, wilson_interval
 
 if TYPE_CHECKING:
     import jinja2
@@ -355,8 +355,7 @@ class ModelStats:
     def p95_latency(self) -> str:
         if not self.latencies:
             return "—"
-        ordered = sorted(self.latencies)
-        return _ms(ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))])
+        return _ms(p95(self.latencies))
 
     @property
     def total_cost(self) -> str:
