@@ -106,11 +106,17 @@ def has_judged_groups(items: Sequence[WorkItem]) -> bool:
 
 
 def group_judges(items: Sequence[WorkItem], cli_judges: Sequence[Any], provider: Any,
-                 cache: Any = None) -> dict[str, JudgeClient]:
+                 cache: Any = None, retry: Any = None, budget: Any = None,
+                 ) -> dict[str, JudgeClient]:
     """Per suite with a judged group check, the client that asks its judges: the command
     line's judges when given, else the suite's (a client without models still serves a
-    check that names its own ``judges:``)."""
+    check that names its own ``judges:``). With the run's ``retry`` policy and ``budget``
+    (``--max-cost``) these calls retry and spend like every other call of the run."""
     from harness.judge import JudgeClient
+
+    from harness.cost import max_cost
+
+    estimate = max_cost if budget is not None else None
 
     clients: dict[str, JudgeClient] = {}
     for item in items:
@@ -118,7 +124,8 @@ def group_judges(items: Sequence[WorkItem], cli_judges: Sequence[Any], provider:
         if suite.name in clients or not has_judged_groups([item]):
             continue
         clients[suite.name] = JudgeClient(provider, list(cli_judges) or suite.judges,
-                                          cache=cache, timeout=suite.defaults.timeout)
+                                          retry, cache=cache, timeout=suite.defaults.timeout,
+                                          budget=budget, estimate=estimate)
     return clients
 
 

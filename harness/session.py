@@ -393,7 +393,7 @@ def run(
         if options.cache:
             group_cache = ResponseCache(os.environ.get("HARNESS_CACHE") or options.cache_path)
         judges = group_judges(prepared.items, settings.judges, provider or LeanProvider(),
-                              group_cache)
+                              group_cache, settings.retry, budget)
     try:
         log = build_log(prepared, store, status, finished_at, elapsed, fresh, judges)
     finally:

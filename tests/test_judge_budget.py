@@ -143,3 +143,28 @@ def test_an_unpriced_judge_is_named_when_a_budget_is_set(
     log = RunLog.read(project / "reports" / "judged.json")
     assert log.summary["costs"]["judge_usd"] is None  # unpriced: not counted as free
     assert log.summary["costs"]["model_usd"] > 0
+
+
+def test_a_judged_group_check_spends_from_the_same_budget(project: Path) -> None:
+    # consistent_across measured by a judge asks its judge once per group, after the run:
+    # those calls must fit --max-cost too. Both variants' answers cost ~$0.00002; the
+    # judge's worst case (~$0.0107, see above) does not fit in $0.005.
+    doc = {"suite": "grouped", "defaults": {"timeout": 10, "max_tokens": 20},
+           "prompt": "Summarise the candidate {{ name }} in one sentence.",
+           "cases": [{"id": "cv", "counterfactual": {"name": ["Emily", "Greg"]},
+                      "expect": [{"consistent_across": {"measure": "judge",
+                                                        "threshold": 0.7}}]}]}
+    (project / "grouped.suite.yaml").write_text(yaml.safe_dump(doc, sort_keys=False),
+                                                encoding="utf-8")
+    verdict = json.dumps({"consistent": True, "score": 0.9, "reason": "same"})
+    with OpenAIServer(script=lambda b: verdict if b["model"] == "gpt-4o" else ANSWER) as s:
+        main(["run", "grouped.suite.yaml", "-m", MODEL, "--judge", JUDGE, "--api-base",
+              s.base_url, "-q", "--no-cache", "--max-cost", "0.005", "--out", "out"])
+        assert sum(b["model"] == "gpt-4o" for b in s.requests) == 0  # never sent
+        assert sum(b["model"] == "gpt-4o-mini" for b in s.requests) == 2
+    log = RunLog.read(project / "out" / "grouped.json")
+    assert len(log.results) == 2
+    for r in log.results:  # not judged is an error, never a verdict
+        assert r.status == "error"
+        (c,) = r.checks
+        assert c.error is not None and "not asked" in c.reason and "--max-cost" in c.reason
