@@ -112,9 +112,8 @@ def group_judges(items: Sequence[WorkItem], cli_judges: Sequence[Any], provider:
     line's judges when given, else the suite's (a client without models still serves a
     check that names its own ``judges:``). With the run's ``retry`` policy and ``budget``
     (``--max-cost``) these calls retry and spend like every other call of the run."""
-    from harness.judge import JudgeClient
-
     from harness.cost import max_cost
+    from harness.judge import JudgeClient
 
     estimate = max_cost if budget is not None else None
 
