@@ -351,6 +351,12 @@ def test_shrink_candidates_are_shown_but_not_counted_in_rates_comparisons_or_the
     # seven planned cases (the original and six variants), one of them failed
     row = base.summary["models"]["openai/mock-a"]
     assert (row["total"], row["passed"], row["failed"]) == (7, 6, 1)
+    from harness.report.junit import render_junit
+    from harness.report.markdown import render_markdown
+
+    junit = render_junit(base)
+    assert 'tests="7" failures="1"' in junit and "~" not in junit
+    assert "~" not in render_markdown(base)
     # a head whose shrinking tried fewer candidates is the same run for the gate
     head = base.model_copy(update={"results": [r for r in base.results if r not in extra[1:]]})
     result = gate(base, head)

@@ -21,7 +21,7 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from harness.results import CaseResult, RunLog
+from harness.results import CaseResult, RunLog, counted
 
 __all__ = ["render_junit", "write_junit"]
 
@@ -101,13 +101,15 @@ def render_junit(log: RunLog, *, show_pii: bool = False) -> str:
         log = mask_log(log)
     # suites in the order of the log (one with no result still gets its <testsuite>)
     by_suite: dict[str, list[CaseResult]] = {s.name: [] for s in log.suites}
-    for r in log.results:
+    # one test per planned case × model; shrink candidates are diagnostics (HTML, RunLog)
+    planned = counted(log.results)
+    for r in planned:
         by_suite.setdefault(r.suite, []).append(r)
-    repeated = any(r.repeat > 0 for r in log.results)
+    repeated = any(r.repeat > 0 for r in planned)
     root = ET.Element("testsuites", name=_clean(f"harness {log.run_id}"),
-                      tests=str(len(log.results)),
-                      failures=str(sum(r.status == "failed" for r in log.results)),
-                      errors=str(sum(r.status == "error" for r in log.results)),
+                      tests=str(len(planned)),
+                      failures=str(sum(r.status == "failed" for r in planned)),
+                      errors=str(sum(r.status == "error" for r in planned)),
                       time=f"{log.duration_s or 0.0:.3f}")
     for name, results in by_suite.items():
         suite = ET.SubElement(

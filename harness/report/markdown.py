@@ -18,7 +18,7 @@ import statistics
 from typing import TYPE_CHECKING
 
 from harness.formats import percent_range, usd
-from harness.results import CaseResult, RunLog, summarize
+from harness.results import CaseResult, RunLog, counted, summarize
 
 if TYPE_CHECKING:
     from harness.compare import Comparison, PairTest, Slice
@@ -84,7 +84,7 @@ def render_markdown(log: RunLog, comparison: Comparison | None = None, *,
                     show_pii: bool = False, top: int = TOP_FAILURES) -> str:
     """The summary as Markdown. ``comparison`` (``harness.compare.compare([log])``) adds
     its verdicts; without one, none are computed here."""
-    results = log.results
+    results = counted(log.results)  # shrink candidates are diagnostics (HTML, RunLog)
     summary = summarize(results)
     failures = [r for r in results if r.status == "failed"]
     by_kind: dict[tuple[str, str], list[CaseResult]] = {}
