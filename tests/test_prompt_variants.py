@@ -377,6 +377,11 @@ def test_reports_show_variants_as_columns_and_escape_notes(
     html = Path("reports/pv.html").read_text()
     heads = re.findall(r'<th class="model"[^>]*>([^<]*)</th>', html.split('id="matrix-table"')[1])
     assert heads[:2] == ["openai/mock-a · baseline", "openai/mock-a · with-role"]
+    # the pass-rate chart has one bar per model · prompt (what each variant scored)
+    chart = html[html.index('id="chart-rates"'):]
+    chart = chart[:chart.index("</figure>")]
+    tips = re.findall(r"<title>([^<]*)</title></rect>", chart)
+    assert [t.split(":")[0] for t in tips] == heads[:2]
     assert "<script>alert(1)</script>" not in html
     assert "Adds a &lt;script&gt;alert(1)&lt;/script&gt; role." in html
     assert '<section id="prompts">' in html

@@ -741,7 +741,11 @@ def _charts(view: ReportView, modes: dict[str, dict[str, int]]) -> ChartsView:
     from harness.report import charts
 
     names = [m.name for m in view.models]
+    columns = view.prompts.columns if view.prompts else []
+    # with prompt variants, one bar per model · prompt: which prompt wins is the question
     rates = charts.pass_rates(
+        [charts.Bar(c.name, c.rate.passed, c.rate.passed + c.rate.failed, c.rate.errors)
+         for c in columns] if columns else
         [charts.Bar(m.name, m.rate.passed, m.rate.judged, m.rate.errors) for m in view.models])
     rows = [(f"tag {row.label}", row.cells) for row in view.by_tag] + \
         [(f"suite {row.label}", row.cells) for row in view.by_suite]

@@ -19,6 +19,8 @@ from harness.results import CaseResult, RunLog, counted, model_label
 class ColumnRate:
     passed: int
     total: int
+    failed: int = 0
+    errors: int = 0
 
 
 @dataclass(frozen=True)
@@ -105,8 +107,10 @@ def build(log: RunLog) -> PromptsView | None:
     if several_prompts(log):
         counts: dict[str, list[int]] = {}
         for r in counted(log.results):  # shrink candidates are shown, not counted
-            cell = counts.setdefault(column_name(r), [0, 0])
+            cell = counts.setdefault(column_name(r), [0, 0, 0, 0])
             cell[0] += r.status == "passed"
             cell[1] += 1
-        columns = [Column(name, ColumnRate(p, t)) for name, (p, t) in counts.items()]
+            cell[2] += r.status == "failed"
+            cell[3] += r.status == "error"
+        columns = [Column(name, ColumnRate(*cell)) for name, cell in counts.items()]
     return PromptsView(models, variants, tests, list(comparison.verdicts), columns)
