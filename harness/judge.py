@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.providers.base import Completion, Provider, Request
-from harness.runner import Budget, EstimateFn, RetryPolicy, call_with_retries
+from harness.runner import Budget, EstimateFn, RetryPolicy, metered_call
 from harness.spec.models import ModelConfig
 from harness.store import ResponseCache, request_key
 
@@ -128,25 +128,11 @@ class JudgeClient:
             hit = self.cache.get(key)
             if hit is not None:
                 return hit, 0, True, key
-        reserved = 0.0
-        if self.budget is not None:
-            # an unpriced judge reserves nothing, as an unpriced model does
-            reserved = (self.estimate(request) if self.estimate else None) or 0.0
-            if not self.budget.reserve(reserved):
-                return None, 0, False, key
-        completion: Completion | None = None
-        try:
-            if self.semaphore is not None:
-                async with self.semaphore:
-                    completion, attempts = await call_with_retries(self.provider, request,
-                                                                   self.retry)
-            else:
-                completion, attempts = await call_with_retries(self.provider, request,
-                                                               self.retry)
-        finally:
-            if self.budget is not None:  # a cancelled call counts as its estimate
-                self.budget.settle(reserved, completion.cost_usd if completion else None)
-        return completion, attempts, False, key
+        got = await metered_call(self.provider, request, self.retry, self.semaphore,
+                                 self.budget, self.estimate)
+        if got is None:
+            return None, 0, False, key
+        return got[0], got[1], False, key
 
     async def _verdict(self, model: ModelConfig, messages: Sequence[dict[str, str]],
                        shape: VerdictShape) -> Verdict:

@@ -317,13 +317,44 @@ class Budget:
         self.reserved += estimate
         return True
 
-    def settle(self, estimate: float, actual: float | None) -> None:
-        self.reserved -= estimate
+    def settle(self, estimate: float, actual: float | None, held: float = 0.0) -> None:
+        """A call reserved at ``estimate`` ended; ``held`` (reserved for a later turn that
+        reserves its own estimate when it starts) is released."""
+        self.reserved -= estimate + held
         # An unknown actual cost counts as its estimate: never assume a call was free.
         self.spent += estimate if actual is None else actual
 
 
 EstimateFn = Callable[[Request], float | None]
+
+
+async def metered_call(
+    provider: Provider, request: Request, retry: RetryPolicy,
+    semaphore: asyncio.Semaphore | None = None, budget: Budget | None = None,
+    estimate: EstimateFn | None = None, then: Request | None = None,
+) -> tuple[Completion, int] | None:
+    """One call with retries, under ``semaphore`` and within ``budget``: its worst case
+    (and that of ``then``, a later turn that must fit too, held until this call ends) is
+    reserved first; None when that does not fit, and nothing is sent. The models' calls
+    and the judges' go through here, so ``--max-cost`` bounds them alike; an unpriced
+    call reserves nothing."""
+    guess = hold = 0.0
+    if budget is not None:
+        guess = (estimate(request) if estimate else None) or 0.0
+        hold = (estimate(then) if estimate and then else None) or 0.0
+        if not budget.reserve(guess + hold):
+            return None
+    completion: Completion | None = None
+    try:
+        if semaphore is None:
+            completion, attempts = await call_with_retries(provider, request, retry)
+        else:
+            async with semaphore:
+                completion, attempts = await call_with_retries(provider, request, retry)
+    finally:
+        if budget is not None:  # a cancelled call counts as its estimate
+            budget.settle(guess, completion.cost_usd if completion else None, held=hold)
+    return completion, attempts
 
 
 @dataclass
@@ -382,22 +413,12 @@ async def execute(
         cached = settings.cache.get(key) if settings.cache is not None else None
         if cached is not None:
             return cached, 0, True
-        cost_guess = hold = 0.0
-        if budget is not None:
-            cost_guess = (estimate(request) if estimate else None) or 0.0
-            hold = (estimate(then) if estimate and then else None) or 0.0
-            if not budget.reserve(cost_guess + hold):
-                stopped = stopped or "max_cost"
-                return None
-        completion: Completion | None = None
-        try:
-            async with overall:
-                completion, attempts = await call_with_retries(provider, request,
-                                                               settings.retry)
-        finally:
-            if budget is not None:  # a cancelled call counts as its estimate
-                budget.reserved -= hold  # the second turn reserves its exact estimate
-                budget.settle(cost_guess, completion.cost_usd if completion else None)
+        got = await metered_call(provider, request, settings.retry, overall, budget,
+                                 estimate, then)
+        if got is None:
+            stopped = stopped or "max_cost"
+            return None
+        completion, attempts = got
         if settings.cache is not None:
             settings.cache.put(key, request.model, completion)
         return completion, attempts, False
