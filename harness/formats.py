@@ -19,6 +19,20 @@ def usd(value: float | None) -> str:
     return f"${value:.{2 - math.floor(math.log10(value))}f}"
 
 
+def usd_short(value: float | None) -> str:
+    """Dollars for the report's tables and charts: cents from a dollar up, 3 decimals from
+    a cent, and below a cent as many digits as it takes (trailing zeros dropped)."""
+    if value is None:
+        return "—"
+    if value == 0:
+        return "$0"
+    if value >= 1:
+        return f"${value:,.2f}"
+    if value >= 0.01:
+        return f"${value:.3f}"
+    return "$" + f"{value:.6f}".rstrip("0").rstrip(".")
+
+
 def percent_range(ci: Sequence[float] | None, empty: str = "—") -> str:
     """A 95% interval of a rate as percentages: ``74–95%``."""
     return empty if not ci else f"{ci[0] * 100:.0f}–{ci[1] * 100:.0f}%"

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from harness.formats import usd_short
 from harness.stats import wilson_interval
 
 if TYPE_CHECKING:
@@ -206,7 +207,7 @@ def cost_quality(points: Sequence[Point], cost_label: str = "cost per result (US
         body += _text(left - 6, y + 4, f"{t * 100:.0f}%", "tick", "end")
     for t in (0, 0.5, 1):
         x = left + (right - left) * t
-        body += _text(x, bottom + 14, _money(most * t), "tick", "middle")
+        body += _text(x, bottom + 14, usd_short(most * t), "tick", "middle")
     body += _text((left + right) / 2, bottom + 30, cost_label, "axis-label", "middle")
     for i, p in enumerate(points):
         x = left + (right - left) * (p.cost / most)
@@ -215,15 +216,9 @@ def cost_quality(points: Sequence[Point], cost_label: str = "cost per result (US
         dx = -8 if anchor == "end" else 8
         body += (_m(f'<circle class="dot" cx="{x:.1f}" cy="{y:.1f}" r="5" '
                     f'fill="{PALETTE[i % len(PALETTE)]}"><title>')
-                 + _e(f"{p.label}: {_pct(p.rate)} at {_money(p.cost)}")
+                 + _e(f"{p.label}: {_pct(p.rate)} at {usd_short(p.cost)}")
                  + _m("</title></circle>"))
         body += _text(x + dx, y - 7, _short(p.label, 30), "point-label", anchor)
     return _svg(height, title, body, "chart-scatter")
 
 
-def _money(value: float) -> str:
-    if value == 0:
-        return "$0"
-    if value >= 1:
-        return f"${value:,.2f}"
-    return "$" + f"{value:.6f}".rstrip("0").rstrip(".")

@@ -39,6 +39,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from harness.formats import usd_short
 from harness.report import prompts_view
 from harness.report.bias_view import BiasView, bias_view
 from harness.report.gc_pause import gc_paused
@@ -109,16 +110,7 @@ def _ms(value: float | None) -> str:
     return f"{value / 1000:.2f} s"
 
 
-def _usd(value: float | None) -> str:
-    if value is None:
-        return "—"
-    if value == 0:
-        return "$0"
-    if value >= 1:
-        return f"${value:,.2f}"
-    if value >= 0.01:
-        return f"${value:.3f}"
-    return "$" + f"{value:.6f}".rstrip("0").rstrip(".")
+
 
 
 def _duration(seconds: float | None) -> str:
@@ -359,7 +351,7 @@ class ModelStats:
 
     @property
     def total_cost(self) -> str:
-        return _usd(sum(self.costs) if self.costs else None)
+        return usd_short(sum(self.costs) if self.costs else None)
 
     @property
     def cost_partial(self) -> bool:
@@ -701,8 +693,8 @@ def _comparison(log: RunLog) -> ComparisonView | None:
         overall=_pair_rows([c.overall], "overall"),
         domains=_pair_rows(c.suites, "suite") + _pair_rows(c.tags, "tag"),
         costs=[CostRow(
-            model=k.model, cost_median=_usd(k.cost_median), cost_p95=_usd(k.cost_p95),
-            cost_total=_usd(k.cost_total), priced=f"{k.priced:,}/{k.results:,}",
+            model=k.model, cost_median=usd_short(k.cost_median), cost_p95=usd_short(k.cost_p95),
+            cost_total=usd_short(k.cost_total), priced=f"{k.priced:,}/{k.results:,}",
             latency_median=_ms(k.latency_median), latency_p95=_ms(k.latency_p95),
         ) for k in c.costs],
         notes=list(c.notes),
@@ -884,7 +876,7 @@ def _facts(result: CaseResult, show_params: bool) -> list[str]:
             f"{_tokens(usage.prompt_tokens)} in / {_tokens(usage.completion_tokens)} out tokens"
         )
     if result.cost_usd is not None:
-        facts.append(_usd(result.cost_usd))
+        facts.append(usd_short(result.cost_usd))
     facts.append(f"attempts: {result.attempts}")
     if result.cached:
         facts.append("answered from cache")
